@@ -1,0 +1,72 @@
+"""perturbkit: how fragile is your model?
+
+Reproducible perturbation sweeps, metrics, bounds and reports for
+scikit-learn, PyTorch, ONNX and plain Python models::
+
+    import perturbkit as pk
+    result = pk.sweep(model, X, y, perturbations=["gaussian_noise"], magnitudes=[0, 0.1, 0.5])
+    result.summary()
+"""
+
+from __future__ import annotations
+
+from perturbkit import perturbations
+from perturbkit.analysis.thresholds import find_threshold, find_thresholds
+from perturbkit.engine import Cell, Sweep, SweepResult, sweep
+from perturbkit.exceptions import (
+    DataError,
+    MissingExtraError,
+    ModelError,
+    NotDifferentiableError,
+    ParameterError,
+    PerturbkitError,
+    StoreError,
+    UnknownPerturbationError,
+)
+from perturbkit.models import Model, load_model, wrap
+from perturbkit.perturbations import Combine, Compose, Perturbation
+from perturbkit.store import Store
+
+__version__ = "0.1.0"
+
+
+def load_run(run_id: str, store: str | Store = "sqlite:///perturbkit.db") -> SweepResult:
+    """Reload a stored run as a :class:`SweepResult` (bit for bit what was computed)."""
+    s = store if isinstance(store, Store) else Store(store)
+    try:
+        run, table = s.load_run(run_id)
+    finally:
+        if s is not store:
+            s.close()
+    meta = dict(run.get("meta") or {})
+    meta.setdefault("run_id", run.get("run_id"))
+    meta["status"] = run.get("status", meta.get("status"))
+    return SweepResult(table, meta)
+
+
+__all__ = [
+    "Cell",
+    "Combine",
+    "Compose",
+    "DataError",
+    "MissingExtraError",
+    "Model",
+    "ModelError",
+    "NotDifferentiableError",
+    "ParameterError",
+    "Perturbation",
+    "PerturbkitError",
+    "Store",
+    "StoreError",
+    "Sweep",
+    "SweepResult",
+    "UnknownPerturbationError",
+    "__version__",
+    "find_threshold",
+    "find_thresholds",
+    "load_model",
+    "load_run",
+    "perturbations",
+    "sweep",
+    "wrap",
+]

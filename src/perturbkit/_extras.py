@@ -1,0 +1,31 @@
+"""Lazy imports of optional dependencies, with a message naming the extra."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from perturbkit.exceptions import MissingExtraError
+
+_EXTRA_OF = {
+    "torch": "torch",
+    "onnxruntime": "onnx",
+    "onnx": "onnx",
+    "skops": "skops",
+    "skops.io": "skops",
+    "pyarrow": "parquet",
+}
+
+
+def require(module: str, *, feature: str) -> ModuleType:
+    """Import ``module`` or raise a one-line error naming the pip extra.
+
+    ``feature`` is what needed it, e.g. ``"The torch adapter"``.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = _EXTRA_OF.get(module, module.split(".")[0])
+        raise MissingExtraError(
+            f"{feature} needs {module.split('.')[0]}: pip install 'perturbkit[{extra}]'."
+        ) from exc
