@@ -111,6 +111,11 @@ def check_metrics(metrics: Iterable[str] | None, task: str, *, has_labels: bool)
     return chosen
 
 
+def _entropy(P: np.ndarray) -> np.ndarray:
+    """Row entropies (nats) of probability rows, with 0 log 0 = 0."""
+    return -(P * np.log(np.maximum(P, _EPS))) @ np.ones(P.shape[1])
+
+
 def _block_sums(rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums of ``rows`` (n, s) over the blocks that begin at ``starts``: (n_blocks, s)."""
     return np.add.reduceat(rows, starts, axis=0)
@@ -154,50 +159,79 @@ class ClassificationStats:
         self.bin_conf = np.zeros(n_bins)
         self.bin_correct = np.zeros(n_bins, dtype=np.int64)
 
+    @staticmethod
+    def clean_aux(P0: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-chunk quantities of the clean outputs, computed once and shared by all cells."""
+        n = P0.shape[0]
+        pred0 = P0.argmax(axis=1)
+        return {
+            "pred0": pred0,
+            "conf0": P0[np.arange(n), pred0],
+            "h0": _entropy(P0),
+            "block_id": np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n))),
+        }
+
     def update(
-        self, P0: np.ndarray, P: np.ndarray, y: np.ndarray | None, starts: np.ndarray
+        self,
+        P0: np.ndarray,
+        P: np.ndarray,
+        y: np.ndarray | None,
+        starts: np.ndarray,
+        aux: dict[str, np.ndarray] | None = None,
     ) -> None:
         n, k = P.shape
+        if aux is None:
+            aux = self.clean_aux(P0, starts)
+        ones = np.ones(k)
         pred = P.argmax(axis=1)
-        pred0 = P0.argmax(axis=1)
+        pred0 = aux["pred0"]
         rows = np.arange(n)
         conf = P[rows, pred]
         flip = pred != pred0
-        stats = np.zeros((n, len(self._FIELDS)))
-        stats[:, 1] = flip
-        stats[:, 2] = P0[rows, pred0] - P[rows, pred0]
-        stats[:, 3] = 0.5 * np.abs(P - P0).sum(axis=1)
-        M = 0.5 * (P + P0)
-        logM = np.log(np.maximum(M, _EPS))
-        kl_p = (P * (np.log(np.maximum(P, _EPS)) - logM)).sum(axis=1)
-        kl_q = (P0 * (np.log(np.maximum(P0, _EPS)) - logM)).sum(axis=1)
-        stats[:, 4] = np.sqrt(np.maximum(0.5 * (kl_p + kl_q), 0.0) / np.log(2.0))
-        stats[:, 5] = -(P * np.log(np.maximum(P, _EPS))).sum(axis=1)
-        if y is not None:
+        logP = np.log(np.maximum(P, _EPS))
+        h = -((P * logP) @ ones)
+        M = P + P0
+        M *= 0.5
+        hM = -((M * np.log(np.maximum(M, _EPS))) @ ones)
+        stats = np.empty((len(self._FIELDS), n))
+        stats[1] = flip
+        np.subtract(aux["conf0"], P[rows, pred0], out=stats[2])
+        D = P - P0
+        np.abs(D, out=D)
+        np.multiply(D @ ones, 0.5, out=stats[3])
+        # Jensen-Shannon divergence = H(M) - (H(P) + H(P0)) / 2 (M the midpoint), in bits.
+        js = hM - 0.5 * (h + aux["h0"])
+        np.maximum(js, 0.0, out=js)
+        js *= 1.0 / np.log(2.0)
+        np.sqrt(js, out=stats[4])
+        stats[5] = h
+        if y is None:
+            stats[0] = 0.0
+            stats[6:] = 0.0
+        else:
             correct = pred == y
-            stats[:, 0] = correct
-            stats[:, 6] = -np.log(np.maximum(P[rows, y], _EPS))
-            sq = (P**2).sum(axis=1) - 2.0 * P[rows, y] + 1.0
-            stats[:, 7] = sq
+            p_y = P[rows, y]
+            stats[0] = correct
+            np.negative(logP[rows, y], out=stats[6])
+            stats[7] = (P * P) @ ones - 2.0 * p_y + 1.0
             self.confusion += np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
             bins = np.minimum((conf * self.n_bins).astype(np.int64), self.n_bins - 1)
-            self.bin_correct += np.bincount(bins, weights=correct, minlength=self.n_bins).astype(
-                np.int64
-            )
+            self.bin_correct += np.bincount(bins[correct], minlength=self.n_bins)
+            self.bin_count += np.bincount(bins, minlength=self.n_bins)
             # Per-block bin sums keep the float sums independent of the batch size.
-            block_id = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
             per_block = np.bincount(
-                block_id * self.n_bins + bins, weights=conf, minlength=len(starts) * self.n_bins
+                aux["block_id"] * self.n_bins + bins,
+                weights=conf,
+                minlength=len(starts) * self.n_bins,
             ).reshape(len(starts), self.n_bins)
             for row in per_block:
                 self.bin_conf += row
-            self.bin_count += np.bincount(bins, minlength=self.n_bins)
-        for block in _block_sums(stats, starts):
+        for block in np.add.reduceat(stats, starts, axis=1).T:
             self.sums += block
         self.n += n
         self.pred_counts += np.bincount(pred, minlength=k)
         self.clean_pred_counts += np.bincount(pred0, minlength=k)
-        self.flips_by_class += np.bincount(pred0, weights=flip, minlength=k).astype(np.int64)
+        self.flips_by_class += np.bincount(pred0[flip], minlength=k)
 
     # -- results ----------------------------------------------------------------------
     def _scalars(self) -> dict[str, float]:

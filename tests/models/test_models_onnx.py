@@ -152,11 +152,11 @@ def test_errors():
     two_inputs = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     with pytest.raises(ModelError, match=r"has 2 inputs \(a, b\); wrap supports one input"):
         wrap(two_inputs)
-    with pytest.raises(ModelError, match="Model file 'nowhere.onnx' does not exist"):
+    with pytest.raises(ModelError, match=r"Model file 'nowhere.onnx' does not exist"):
         wrap("nowhere.onnx")
     with pytest.raises(
-        ParameterError, match="'output_name' parameter of wrap must be one of 'output_label'"
+        ParameterError, match=r"'output_name' parameter of wrap must be one of 'output_label'"
     ):
         wrap(zipmap_model(), output_name="scores")
-    with pytest.raises(ModelError, match="onnxruntime could not load"):
+    with pytest.raises(ModelError, match=r"onnxruntime could not load"):
         OnnxModel(b"not an onnx model")

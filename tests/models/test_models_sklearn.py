@@ -8,6 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Perceptron, Ridge
+from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -90,27 +91,30 @@ def test_dataframe_fitted_estimator_takes_numpy_without_warning(cancer_data):
 
 
 def test_unfitted_estimator_is_refused():
-    with pytest.raises(ModelError, match="not fitted; call fit first"):
+    with pytest.raises(ModelError, match=r"not fitted; call fit first"):
         wrap(LogisticRegression())
 
 
 def test_estimator_class_is_refused():
-    with pytest.raises(ModelError, match="pass a trained instance"):
+    with pytest.raises(ModelError, match=r"pass a trained instance"):
         wrap(LogisticRegression)
 
 
 def test_classification_task_on_regressor_is_refused(diabetes_ridge):
-    with pytest.raises(ParameterError, match="must be 'regression' for Ridge"):
+    with pytest.raises(
+        ParameterError,
+        match=r"must be 'regression' for Ridge, which has neither predict_proba nor classes_",
+    ):
         wrap(diabetes_ridge, task="classification")
 
 
 def test_not_differentiable(diabetes_data, diabetes_ridge):
-    with pytest.raises(NotDifferentiableError, match="not differentiable"):
+    with pytest.raises(NotDifferentiableError, match=r"not differentiable"):
         wrap(diabetes_ridge).grad(diabetes_data[0][:3])
 
 
 def test_unknown_option_is_named(diabetes_ridge):
-    with pytest.raises(ParameterError, match="unknown option.*'batch_size'.*sklearn"):
+    with pytest.raises(ParameterError, match=r"unknown option.*'batch_size'.*sklearn"):
         wrap(diabetes_ridge, batch_size=3)
 
 
@@ -125,3 +129,12 @@ def test_fingerprint_tracks_fitted_state(cancer_data):
     d = clone(a).set_params(max_depth=2).fit(X, y)
     assert wrap(d).fingerprint() != fa
     assert len(fa) == 32 and int(fa, 16) >= 0
+
+
+def test_predict_proba_without_classes(digits_data):
+    X, _ = digits_data
+    mixture = GaussianMixture(n_components=3, random_state=0).fit(X[:300])
+    model = wrap(mixture)
+    assert model.task == "classification" and model.classes_ is None
+    np.testing.assert_allclose(model(X[:5]), mixture.predict_proba(X[:5]))
+    assert model.n_outputs == 3

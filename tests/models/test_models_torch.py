@@ -196,16 +196,16 @@ def test_grad_label_errors(digits_data, digits_net):
     model = wrap(digits_net, task="classification")
     with pytest.raises(DataError, match=r"class indices in \[0, 10\)\. Got 12"):
         model.grad(X[:2], [1, 12])
-    with pytest.raises(DataError, match="integer class indices"):
+    with pytest.raises(DataError, match=r"integer class indices"):
         model.grad(X[:2], [0.5, 1.0])
-    with pytest.raises(DataError, match="same number of rows"):
+    with pytest.raises(DataError, match=r"same number of rows"):
         model.grad(X[:2], [1])
 
 
 def test_task_needed_unless_inferable():
-    with pytest.raises(ParameterError, match="'task' parameter of wrap must be 'classification'"):
+    with pytest.raises(ParameterError, match=r"'task' parameter of wrap must be 'classification'"):
         wrap(build(lambda: nn.Linear(3, 2)))
-    with pytest.raises(ParameterError, match="'task' parameter of wrap must be one of"):
+    with pytest.raises(ParameterError, match=r"'task' parameter of wrap must be one of"):
         wrap(build(lambda: nn.Linear(3, 2)), task="ranking")
     soft = build(lambda: nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)))
     model = wrap(soft)
@@ -254,11 +254,11 @@ def test_module_errors_name_the_rows():
 
 def test_options_validated():
     net = build(lambda: nn.Linear(3, 2))
-    with pytest.raises(ParameterError, match="'batch_size' parameter of wrap must be an int"):
+    with pytest.raises(ParameterError, match=r"'batch_size' parameter of wrap must be an int"):
         wrap(net, task="classification", batch_size=0)
-    with pytest.raises(ParameterError, match="'output' parameter of wrap applies to classifiers"):
+    with pytest.raises(ParameterError, match=r"'output' parameter of wrap applies to classifiers"):
         wrap(net, task="regression", output="logits")
-    with pytest.raises(ParameterError, match="unknown option.*'batchsize'"):
+    with pytest.raises(ParameterError, match=r"unknown option.*'batchsize'"):
         wrap(net, task="classification", batchsize=3)
 
 

@@ -67,6 +67,7 @@ class Job:
     batch_size: int
     n_bins: int = 15
     clean_stats: Any = None
+    aux: dict[int, Any] = field(default_factory=dict)
     chunk_rows: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +102,18 @@ class Job:
         )
 
 
+def _join(draws: list[Any]) -> tuple[Any] | None:
+    """Concatenate per-row draws of consecutive blocks (arrays or tuples of arrays)."""
+    first = draws[0]
+    if first is None:
+        return (None,) if all(d is None for d in draws) else None
+    if isinstance(first, np.ndarray):
+        return (np.concatenate(draws, axis=0),)
+    if isinstance(first, tuple) and all(isinstance(a, np.ndarray) for a in first):
+        return (tuple(np.concatenate(parts, axis=0) for parts in zip(*draws)),)
+    return None
+
+
 def _draw_and_apply(
     p: Perturbation,
     Xc: np.ndarray,
@@ -118,10 +131,10 @@ def _draw_and_apply(
         p.sample_block(Xc[o : o + br], root=job.root, repeat=repeat, block=first_block + i)
         for i, o in enumerate(offsets)
     ]
-    if len(offsets) > 1 and p.rowwise and all(isinstance(d, np.ndarray) for d in draws):
-        joined = np.concatenate(draws, axis=0)
+    joined = _join(draws) if (len(offsets) > 1 and p.rowwise) or not p.stochastic else None
+    if joined is not None:
         for k, m in enumerate(magnitudes):
-            yield k, p.apply(Xc, joined, m)
+            yield k, p.apply(Xc, joined[0], m)
         return
     for k, m in enumerate(magnitudes):
         if len(offsets) == 1:
@@ -144,10 +157,14 @@ def compute_group(job: Job, group: Group, *, on_chunk: Any = None) -> list[CellR
         P0 = job.clean[start:stop]
         yc = None if job.y_index is None else job.y_index[start:stop]
         starts = np.arange(0, stop - start, job.block_rows)
+        aux = job.aux.get(start)
         t0 = time.perf_counter()
         for k, Xp in _draw_and_apply(p, Xc, start, job, group.repeat, mags):
             P = job.predict(Xp, start)
-            stats[k].update(P0, P, yc, starts)
+            if aux is None:
+                stats[k].update(P0, P, yc, starts)
+            else:
+                stats[k].update(P0, P, yc, starts, aux)
             t1 = time.perf_counter()
             seconds[k] += t1 - t0
             t0 = t1

@@ -10,6 +10,7 @@ order, with any batch size, and give the same perturbed inputs bit for bit.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import hashlib
 import platform
@@ -42,7 +43,7 @@ from perturbkit.perturbations.base import Perturbation, _as_perturbation
 __all__ = ["Sweep", "sweep"]
 
 
-def _digest(*parts: bytes | str) -> str:
+def _digest(*parts: bytes | str | memoryview) -> str:
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
         h.update(p.encode() if isinstance(p, str) else p)
@@ -51,9 +52,18 @@ def _digest(*parts: bytes | str) -> str:
 
 def data_fingerprint(X: np.ndarray, y: np.ndarray | None) -> str:
     """blake2b of the data's bytes, shape and dtype (and the labels')."""
-    parts: list[bytes | str] = [str(X.shape), str(X.dtype), np.ascontiguousarray(X).tobytes()]
+    parts: list[bytes | str | memoryview] = [
+        str(X.shape),
+        str(X.dtype),
+        memoryview(np.ascontiguousarray(X)).cast("B"),
+    ]
     if y is not None:
-        parts += [str(y.shape), str(y.dtype), np.ascontiguousarray(y).astype(str).tobytes()]
+        y_bytes = (
+            memoryview(np.ascontiguousarray(y)).cast("B")
+            if y.dtype != object
+            else "\x1f".join(map(str, y.tolist())).encode()
+        )
+        parts += [str(y.shape), str(y.dtype), y_bytes]
     return _digest(*parts)
 
 
@@ -249,10 +259,16 @@ class Sweep:
         stats = make_stats(
             job.task, job.n_outputs, has_labels=job.y_index is not None, n_bins=job.n_bins
         )
+        job.aux = {}
         for start, stop in job.chunks():
             P0 = job.clean[start:stop]
             yc = None if job.y_index is None else job.y_index[start:stop]
-            stats.update(P0, P0, yc, np.arange(0, stop - start, job.block_rows))
+            starts = np.arange(0, stop - start, job.block_rows)
+            if job.task == "classification":
+                job.aux[start] = stats.clean_aux(P0, starts)  # type: ignore[union-attr]
+                stats.update(P0, P0, yc, starts, job.aux[start])  # type: ignore[call-arg]
+            else:
+                stats.update(P0, P0, yc, starts)
         job.clean_stats = stats
 
     def _label_index(self, task: str) -> np.ndarray | None:
@@ -301,6 +317,41 @@ class Sweep:
             )
         return yi
 
+    def _clean(self, store: Any) -> tuple[Job, float, list[str]]:
+        """Validate the model on the data and compute the clean outputs; nothing is stored yet."""
+        try:
+            # The clean pass validates the model on the data before anything is stored.
+            job = Job(
+                model=self.model_,
+                X=self.X_,
+                y_index=None,
+                clean=np.empty(0),
+                task="",
+                n_outputs=0,
+                classes=None,
+                perturbations=self.perts_,
+                magnitudes=self.mags_,
+                root=0,
+                block_rows=self.block_rows,
+                batch_size=self.batch_size,
+                n_bins=self.n_bins,
+            )
+            t0 = time.perf_counter()
+            first = job.predict(self.X_[: min(job.chunk_rows, self.X_.shape[0])], 0)
+            job.task = self.model_.task
+            job.n_outputs = self.model_.n_outputs or (1 if first.ndim == 1 else first.shape[1])
+            job.classes = self.model_.classes_
+            chosen = check_metrics(self.metrics, job.task, has_labels=self.y_ is not None)
+            job.y_index = self._label_index(job.task)
+            self._clean_pass(job, first)
+            clean_seconds = time.perf_counter() - t0
+
+        except BaseException:
+            if store is not None and store is not self.store:
+                store.close()
+            raise
+        return job, clean_seconds, chosen
+
     def _open_store(self) -> Any:
         if self.store is None:
             if self.resume:
@@ -316,8 +367,12 @@ class Sweep:
         """Compute the grid (or the given cells) and return the tidy result."""
         t_start = time.perf_counter()
         self._prepare()
-        self._data_fp = data_fingerprint(self.X_, self.y_)
-        store = self._open_store()
+        # Hashing the data releases the GIL: it runs beside the clean pass.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            data_fp = pool.submit(data_fingerprint, self.X_, self.y_)
+            store = self._open_store()
+            job, clean_seconds, chosen = self._clean(store)
+            self._data_fp = data_fp.result()
         fp = self.fingerprint()
 
         run_id, root, done = None, self._root_given, set()
@@ -328,32 +383,7 @@ class Sweep:
                 done = store.stored_cells(run_id)
         if root is None:
             root = root_entropy(None)
-
-        # The clean pass validates the model on the data before anything is stored.
-        job = Job(
-            model=self.model_,
-            X=self.X_,
-            y_index=None,
-            clean=np.empty(0),
-            task="",
-            n_outputs=0,
-            classes=None,
-            perturbations=self.perts_,
-            magnitudes=self.mags_,
-            root=root,
-            block_rows=self.block_rows,
-            batch_size=self.batch_size,
-            n_bins=self.n_bins,
-        )
-        t0 = time.perf_counter()
-        first = job.predict(self.X_[: min(job.chunk_rows, self.X_.shape[0])], 0)
-        job.task = self.model_.task
-        job.n_outputs = self.model_.n_outputs or (1 if first.ndim == 1 else first.shape[1])
-        job.classes = self.model_.classes_
-        chosen = check_metrics(self.metrics, job.task, has_labels=self.y_ is not None)
-        job.y_index = self._label_index(job.task)
-        self._clean_pass(job, first)
-        clean_seconds = time.perf_counter() - t0
+        job.root = root
 
         cells = self.plan() if cells is None else list(cells)
         meta = self._meta(run_id, root, fp, job, chosen)

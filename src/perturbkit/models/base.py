@@ -38,15 +38,20 @@ def check_task(task: Any, owner: str = "wrap") -> Task | None:
     )
 
 
-def infer_task(out: np.ndarray) -> Task:
+def infer_task(out: np.ndarray, *, dtype: Any = np.float64) -> Task:
     """Read the task from a model's output, when nobody said what it is.
 
     A 2-D output with at least two columns whose rows are non-negative and sum
-    to 1 (within 1e-6) is read as class probabilities (classification);
-    anything else is regression.
+    to 1 is read as class probabilities (classification); anything else is
+    regression. "Sum to 1" means within 1e-6 for float64 outputs, and within
+    the rounding of the model's own ``dtype`` when coarser (1.2e-4 for float32,
+    at most 1e-3).
     """
+    atol = _INFER_ATOL
+    if np.issubdtype(np.dtype(dtype), np.floating):
+        atol = min(PROBABILITY_ATOL, max(_INFER_ATOL, 1000 * float(np.finfo(dtype).eps)))
     if out.ndim == 2 and out.shape[1] >= 2 and out.shape[0] > 0:
-        if bool((out >= 0).all()) and bool(np.allclose(out.sum(axis=1), 1.0, atol=_INFER_ATOL)):
+        if bool((out >= 0).all()) and bool(np.allclose(out.sum(axis=1), 1.0, rtol=0, atol=atol)):
             return "classification"
     return "regression"
 
@@ -133,6 +138,7 @@ class Model:
         return f"Model call on rows {start}\u2013{max(stop - 1, start)}"
 
     def _check(self, out: Any, n: int, where: str) -> np.ndarray:
+        raw_dtype = out.dtype if isinstance(out, np.ndarray) else np.float64
         try:
             out = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -152,7 +158,7 @@ class Model:
                 f"{where} returned {bad} non-finite value(s) (NaN or inf), the first in row "
                 f"{first} of the call."
             )
-        task = self._task if self._task is not None else infer_task(out)
+        task = self._task if self._task is not None else infer_task(out, dtype=raw_dtype)
         if task == "classification":
             self._check_probabilities(out, n, where)
         else:

@@ -200,7 +200,9 @@ def _load_factory(
     if not callable(factory):
         raise ModelError(f"'{spec}' is a {type(factory).__name__}, not a factory to call.")
     try:
-        module = factory(**kwargs)
+        # the factory's random init is thrown away: keep it off the caller's global RNG
+        with torch.random.fork_rng(devices=[]):
+            module = factory(**kwargs)
     except Exception as exc:
         raise ModelError(
             f"Factory '{spec}' raised {type(exc).__name__}: {_first_line(exc)}"

@@ -49,18 +49,19 @@ class SklearnModel(Model):
             task = "classification" if (_is_classifier(estimator) or has_proba) else "regression"
         classes = getattr(estimator, "classes_", None)
         if task == "classification":
-            if classes is None:
+            if classes is None and not has_proba:
                 raise ParameterError(
                     f"The 'task' parameter of wrap must be 'regression' for "
-                    f"{type(estimator).__name__}, which has no classes_. Got 'classification' "
-                    "instead."
+                    f"{type(estimator).__name__}, which has neither predict_proba nor classes_. "
+                    "Got 'classification' instead."
                 )
-            classes = np.asarray(classes)
-            if classes.ndim != 1:
-                raise ModelError(
-                    f"{type(estimator).__name__} has multi-output classes_ (shape "
-                    f"{classes.shape}); wrap supports single-output classifiers only."
-                )
+            if classes is not None:
+                classes = np.asarray(classes)
+                if classes.ndim != 1:
+                    raise ModelError(
+                        f"{type(estimator).__name__} has multi-output classes_ (shape "
+                        f"{classes.shape}); wrap supports single-output classifiers only."
+                    )
         else:
             classes = None
         super().__init__(

@@ -16,6 +16,7 @@ also missing at 0.2), and the params can be kept to replay a perturbation.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -38,6 +39,16 @@ __all__ = ["FORMAT_VERSION", "Combine", "Compose", "Perturbation"]
 
 FORMAT_VERSION = 1
 """Version of the serialised pipeline format ``{"perturbkit": 1, "steps": [...]}``."""
+
+
+@functools.lru_cache(maxsize=None)
+def _init_param_names(cls: type) -> tuple[str, ...]:
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    return tuple(
+        p.name
+        for p in sig.parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    )
 
 
 class Perturbation:
@@ -71,12 +82,7 @@ class Perturbation:
     # -- parameters (scikit-learn style) -------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
+        return list(_init_param_names(cls))
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as given."""

@@ -52,6 +52,7 @@ class TabularPerturbation(Perturbation):
     """Shared machinery: reference statistics, column targeting, DataFrame in/out."""
 
     modality = "tabular"
+    rowwise = True
     _constraints: ClassVar[dict[str, Any]] = {"columns": Columns()}
 
     columns: Sequence[int | str] | int | str | None
@@ -546,6 +547,7 @@ class FeatureSwap(TabularPerturbation):
     version = 1
     unit = "fraction of rows whose value is swapped in, per feature"
     max_magnitude = 1.0
+    rowwise = False  # permutations index rows within a block
     _constraints: ClassVar[dict[str, Any]] = {"columns": Columns()}
 
     def __init__(self, *, columns: Sequence[int | str] | None = None) -> None:

@@ -139,8 +139,9 @@ def check_metric(result: Any, metric: str, owner: str) -> None:
         )
 
 
-def fmt_magnitude(m: float) -> str:
-    return f"{float(m):.4g}"
+def fmt_magnitude(m: float, digits: int = 4) -> str:
+    """A magnitude: 4 significant digits for grid points, fewer for interpolated ones."""
+    return f"{float(m):.{digits}g}"
 
 
 def fmt_value(v: float, metric: str, *, points: bool = False) -> str:

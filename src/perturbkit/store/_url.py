@@ -60,8 +60,25 @@ def parse_url(value: object) -> URL:
             f"The store URL must be {ALLOWED}. Got {shown!r} instead, "
             f"and perturbkit does not support the database '{backend}'."
         )
+    if backend == "sqlite" and (url.username or url.password or url.host or url.port):
+        raise StoreError(
+            f"The store URL {describe(url)!r} names a user or host, which a SQLite URL "
+            "cannot have; use sqlite:///relative/path.db or sqlite:////absolute/path.db."
+        )
     if backend == "postgresql" and "+" not in url.drivername:
         url = url.set(drivername=f"postgresql+{_postgres_driver(url)}")
+    try:
+        dialect = url.get_dialect()
+    except sa.exc.NoSuchModuleError as exc:
+        raise StoreError(
+            f"The store URL {describe(url)!r} names the driver '{url.get_driver_name()}', "
+            f"which SQLAlchemy does not know for {backend}; use {ALLOWED}."
+        ) from exc
+    if getattr(dialect, "is_async", False):
+        raise StoreError(
+            f"The store URL {describe(url)!r} names the asyncio driver "
+            f"'{url.get_driver_name()}'; use a synchronous one, such as {ALLOWED}."
+        )
     return url
 
 

@@ -134,7 +134,8 @@ def upgrade(
         try:
             step.apply(conn)
         except Exception as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = str(getattr(exc, "orig", None) or exc).strip()
+            detail = text.splitlines()[0] if text else type(exc).__name__
             raise StoreError(
                 f"Migrating the store at {where} from schema version {version} to "
                 f"{version + 1} ({step.description}) failed, and nothing was changed: {detail}"

@@ -174,12 +174,6 @@ def _make_engine(url: sa.URL) -> sa.Engine:
         raise missing_driver(url, exc) from exc
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"The store URL {shown!r} is not valid: {_first_line(exc)}.") from exc
-    if engine.dialect.is_async:
-        engine.dispose()
-        raise StoreError(
-            f"The store URL {shown!r} names the asyncio driver '{engine.dialect.driver}'; "
-            "use a synchronous one such as postgresql+psycopg://."
-        )
     if backend == "sqlite":
         _configure_sqlite(engine, wal=path is not None)
     return engine

@@ -1,0 +1,189 @@
+"""Engine overhead: a full ``perturbkit.sweep`` (store and metrics on) against the bare limit.
+
+The bare limit is a hand-written numpy loop that generates the same
+perturbations (the same seeded draws per logical block, shared across
+magnitudes, as the engine does) and calls the same model on the same
+batches, and does nothing else: no metrics, no store, no checks. The ratio
+``sweep / bare`` is the price of everything perturbkit adds. Target: <= 1.10.
+
+It also measures peak traced memory (tracemalloc: numpy buffers included) for
+a grid and for a grid 10x larger: memory must not grow with the grid.
+
+Run:  .venv/bin/python benchmarks/engine_overhead.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import interleaved, run_metadata, write_json  # noqa: E402
+
+import perturbkit as pk  # noqa: E402
+from perturbkit._rng import BLOCK_ROWS, block_rng  # noqa: E402
+
+MAGNITUDES = [0.05, 0.1, 0.2, 0.5]
+REPEATS = 2
+BATCH = 8192
+
+
+def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=n, n_features=d, n_informative=d // 2, n_classes=3, n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return X, y
+
+
+def bare_loop(predict, X: np.ndarray, root: int, key: int, scale: np.ndarray) -> None:
+    """The limit: same draws, same magnitudes, same model calls; nothing else."""
+    n = X.shape[0]
+    chunk = max(BLOCK_ROWS, (BATCH // BLOCK_ROWS) * BLOCK_ROWS)
+    for s in range(0, n, chunk):  # the clean pass
+        predict(X[s : s + chunk])
+    for r in range(REPEATS):
+        for s in range(0, n, chunk):
+            Xc = X[s : s + chunk]
+            z = np.concatenate(
+                [
+                    block_rng(root, key, r, (s + o) // BLOCK_ROWS).standard_normal(
+                        Xc[o : o + BLOCK_ROWS].shape
+                    )
+                    for o in range(0, Xc.shape[0], BLOCK_ROWS)
+                ]
+            )
+            for m in MAGNITUDES:
+                predict(Xc + (m * scale) * z)
+
+
+def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResult:
+    counter[0] += 1
+    url = f"sqlite:///{store_dir / f'bench{counter[0]}.db'}"
+    return pk.sweep(
+        model, X, y, perturbations=["gaussian_noise"], magnitudes=MAGNITUDES, repeats=REPEATS,
+        seed=123, batch_size=BATCH, store=url, progress=False,
+    )
+
+
+def case_sklearn(n: int, d: int, repeats: int, tmp: Path) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_data(n, d)
+    model = LogisticRegression(max_iter=300).fit(X[:20000], y[:20000])
+    g = pk.perturbations.get("gaussian_noise")
+    counter = [0]
+    res = full_sweep(model, X, y, tmp, counter)
+    assert res.meta["root_seed"] == 123
+    times = interleaved(
+        {
+            "bare": lambda: bare_loop(model.predict_proba, X, 123, g.key, X.std(axis=0)),
+            "sweep": lambda: full_sweep(model, X, y, tmp, counter),
+        },
+        repeats=repeats,
+    )
+    return {"case": f"scikit-learn LogisticRegression, {n} x {d}", **_ratio(times)}
+
+
+def case_torch(n: int, d: int, repeats: int, tmp: Path) -> dict:
+    import torch
+
+    X, y = make_data(n, d)
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 3),
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    net.eval()
+
+    def predict(Xb: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits = net(torch.from_numpy(Xb.astype(np.float32)))
+            return torch.softmax(logits, dim=1).double().numpy()
+
+    model = pk.wrap(net, task="classification")
+    g = pk.perturbations.get("gaussian_noise")
+    counter = [0]
+    full_sweep(model, X, y, tmp, counter)
+    times = interleaved(
+        {
+            "bare": lambda: bare_loop(predict, X, 123, g.key, X.std(axis=0)),
+            "sweep": lambda: full_sweep(model, X, y, tmp, counter),
+        },
+        repeats=repeats,
+    )
+    return {"case": f"torch MLP {d}-256-256-3, {n} x {d}", **_ratio(times)}
+
+
+def _ratio(times: dict) -> dict:
+    return {
+        "bare_seconds": times["bare"],
+        "sweep_seconds": times["sweep"],
+        "ratio": times["sweep"]["median"] / times["bare"]["median"],
+    }
+
+
+def case_memory(n: int, d: int, tmp: Path) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_data(n, d)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    out = {}
+    for label, mags in [("grid", MAGNITUDES), ("grid_x10", list(np.linspace(0.01, 1.0, 10 * len(MAGNITUDES))))]:
+        url = f"sqlite:///{tmp / f'mem_{label}.db'}"
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        res = pk.sweep(model, X, y, perturbations=["gaussian_noise"], magnitudes=mags,
+                       repeats=REPEATS, seed=1, store=url, progress=False)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        out[label] = {"cells": len(mags) * REPEATS, "peak_mb": peak / 2**20, "table_rows": len(res.table)}
+    out["data_mb"] = X.nbytes / 2**20
+    out["growth"] = out["grid_x10"]["peak_mb"] / out["grid"]["peak_mb"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller data and fewer repeats (smoke run)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--skip-torch", action="store_true")
+    args = ap.parse_args()
+    n, d, reps = (20_000, 50, 3) if args.quick else (100_000, 50, 5)
+    results = {"meta": run_metadata(), "n_rows": n, "n_features": d, "magnitudes": MAGNITUDES,
+               "repeats": REPEATS, "cases": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        results["cases"].append(case_sklearn(n, d, reps, t))
+        if not args.skip_torch:
+            results["cases"].append(case_torch(n, d, reps, t))
+        results["memory"] = case_memory(n // 5, d, t)
+    results["meta"] = run_metadata()
+    if not args.quick:
+        write_json("engine_overhead", results)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for c in results["cases"]:
+        b, s = c["bare_seconds"], c["sweep_seconds"]
+        print(f"{c['case']}: bare {b['median']:.3f}s (IQR {b['iqr']:.3f}), "
+              f"sweep {s['median']:.3f}s (IQR {s['iqr']:.3f})  ratio {c['ratio']:.2f}")
+    m = results["memory"]
+    print(f"peak memory, grid of {m['grid']['cells']} cells: {m['grid']['peak_mb']:.1f} MB; "
+          f"grid of {m['grid_x10']['cells']} cells: {m['grid_x10']['peak_mb']:.1f} MB "
+          f"(x{m['growth']:.2f}; data itself {m['data_mb']:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
