@@ -32,7 +32,9 @@ def time_it(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict
     return {"median": statistics.median(times), "iqr": q[2] - q[0], "min": min(times), "n": repeats}
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1) -> dict[str, dict[str, float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1
+) -> dict[str, dict[str, float]]:
     """Time several functions in alternation, so machine noise hits them alike."""
     for _ in range(warmup):
         for f in fns.values():

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, run_metadata, write_json  # noqa: E402
+from common import interleaved, run_metadata, write_json
 
-import perturbkit as pk  # noqa: E402
-from perturbkit._rng import BLOCK_ROWS, block_rng  # noqa: E402
+import perturbkit as pk
+from perturbkit._rng import BLOCK_ROWS, block_rng
 
 MAGNITUDES = [0.05, 0.1, 0.2, 0.5]
 REPEATS = 2
@@ -38,7 +38,11 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
-        n_samples=n, n_features=d, n_informative=d // 2, n_classes=3, n_clusters_per_class=1,
+        n_samples=n,
+        n_features=d,
+        n_informative=d // 2,
+        n_classes=3,
+        n_clusters_per_class=1,
         random_state=seed,
     )
     return X, y
@@ -69,8 +73,16 @@ def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResu
     counter[0] += 1
     url = f"sqlite:///{store_dir / f'bench{counter[0]}.db'}"
     return pk.sweep(
-        model, X, y, perturbations=["gaussian_noise"], magnitudes=MAGNITUDES, repeats=REPEATS,
-        seed=123, batch_size=BATCH, store=url, progress=False,
+        model,
+        X,
+        y,
+        perturbations=["gaussian_noise"],
+        magnitudes=MAGNITUDES,
+        repeats=REPEATS,
+        seed=123,
+        batch_size=BATCH,
+        store=url,
+        progress=False,
     )
 
 
@@ -99,7 +111,10 @@ def case_torch(n: int, d: int, repeats: int, tmp: Path) -> dict:
     X, y = make_data(n, d)
     gen = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Linear(d, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(d, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.ReLU(),
         torch.nn.Linear(256, 3),
     )
     with torch.no_grad():
@@ -140,15 +155,31 @@ def case_memory(n: int, d: int, tmp: Path) -> dict:
     X, y = make_data(n, d)
     model = LogisticRegression(max_iter=300).fit(X, y)
     out = {}
-    for label, mags in [("grid", MAGNITUDES), ("grid_x10", list(np.linspace(0.01, 1.0, 10 * len(MAGNITUDES))))]:
+    for label, mags in [
+        ("grid", MAGNITUDES),
+        ("grid_x10", list(np.linspace(0.01, 1.0, 10 * len(MAGNITUDES)))),
+    ]:
         url = f"sqlite:///{tmp / f'mem_{label}.db'}"
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        res = pk.sweep(model, X, y, perturbations=["gaussian_noise"], magnitudes=mags,
-                       repeats=REPEATS, seed=1, store=url, progress=False)
+        res = pk.sweep(
+            model,
+            X,
+            y,
+            perturbations=["gaussian_noise"],
+            magnitudes=mags,
+            repeats=REPEATS,
+            seed=1,
+            store=url,
+            progress=False,
+        )
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
-        out[label] = {"cells": len(mags) * REPEATS, "peak_mb": peak / 2**20, "table_rows": len(res.table)}
+        out[label] = {
+            "cells": len(mags) * REPEATS,
+            "peak_mb": peak / 2**20,
+            "table_rows": len(res.table),
+        }
     out["data_mb"] = X.nbytes / 2**20
     out["growth"] = out["grid_x10"]["peak_mb"] / out["grid"]["peak_mb"]
     return out
@@ -156,13 +187,21 @@ def case_memory(n: int, d: int, tmp: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smaller data and fewer repeats (smoke run)")
+    ap.add_argument(
+        "--quick", action="store_true", help="smaller data and fewer repeats (smoke run)"
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--skip-torch", action="store_true")
     args = ap.parse_args()
     n, d, reps = (20_000, 50, 3) if args.quick else (100_000, 50, 5)
-    results = {"meta": run_metadata(), "n_rows": n, "n_features": d, "magnitudes": MAGNITUDES,
-               "repeats": REPEATS, "cases": []}
+    results = {
+        "meta": run_metadata(),
+        "n_rows": n,
+        "n_features": d,
+        "magnitudes": MAGNITUDES,
+        "repeats": REPEATS,
+        "cases": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         results["cases"].append(case_sklearn(n, d, reps, t))
@@ -177,12 +216,16 @@ def main() -> None:
         return
     for c in results["cases"]:
         b, s = c["bare_seconds"], c["sweep_seconds"]
-        print(f"{c['case']}: bare {b['median']:.3f}s (IQR {b['iqr']:.3f}), "
-              f"sweep {s['median']:.3f}s (IQR {s['iqr']:.3f})  ratio {c['ratio']:.2f}")
+        print(
+            f"{c['case']}: bare {b['median']:.3f}s (IQR {b['iqr']:.3f}), "
+            f"sweep {s['median']:.3f}s (IQR {s['iqr']:.3f})  ratio {c['ratio']:.2f}"
+        )
     m = results["memory"]
-    print(f"peak memory, grid of {m['grid']['cells']} cells: {m['grid']['peak_mb']:.1f} MB; "
-          f"grid of {m['grid_x10']['cells']} cells: {m['grid_x10']['peak_mb']:.1f} MB "
-          f"(x{m['growth']:.2f}; data itself {m['data_mb']:.1f} MB)")
+    print(
+        f"peak memory, grid of {m['grid']['cells']} cells: {m['grid']['peak_mb']:.1f} MB; "
+        f"grid of {m['grid_x10']['cells']} cells: {m['grid_x10']['peak_mb']:.1f} MB "
+        f"(x{m['growth']:.2f}; data itself {m['data_mb']:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -232,7 +232,7 @@ def test_gradient_change_quadratic() -> None:
     r = calc.gradient_change("x**2 + x*y + y**2", [1, 2], [0.1, -0.2])
     assert r.variables == ("x", "y")
     assert r.gradient == pytest.approx((4.0, 5.0))
-    assert r.gradient_perturbed == pytest.approx((3.9, 4.7))
+    assert r.gradient_perturbed == pytest.approx((4.0, 4.7))
     assert r.change == pytest.approx((0.0, -0.3), abs=1e-15)
     assert r.change_l2 == pytest.approx(0.3)
 
@@ -429,8 +429,10 @@ def test_from_run_rejects_things_that_are_not_results() -> None:
 
 def test_from_run_ambiguous_name_asks_for_a_label() -> None:
     fake = _fake_result()
-    extra = fake.table.assign(label="gaussian_noise(absolute=True)")
-    both = FakeResult(pd.concat([fake.table, extra], ignore_index=True), fake.baseline)
+    noise = fake.table[fake.table["perturbation"] == "gaussian_noise"]
+    one = noise.assign(label="gaussian_noise(columns=[0])")
+    other = noise.assign(label="gaussian_noise(absolute=True)")
+    both = FakeResult(pd.concat([one, other], ignore_index=True), fake.baseline)
     with pytest.raises(ParameterError, match="unambiguous"):
         calc.from_run(both, "gaussian_noise", 0.1)
     assert calc.from_run(both, "gaussian_noise(absolute=True)", 0.1).measured == pytest.approx(0.88)

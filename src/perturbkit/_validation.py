@@ -205,3 +205,30 @@ def check_same_length(X: np.ndarray, y: Any) -> np.ndarray:
             f"y must be finite. Got {int((~np.isfinite(y_arr)).sum())} non-finite values."
         )
     return y_arr
+
+
+def as_text_batch(X: Any, *, name: str = "X") -> np.ndarray:
+    """Validate a text batch: a non-empty 1-D sequence of str, as a 1-D object array."""
+    if isinstance(X, str):
+        raise DataError(
+            f"{name} must be a list of strings, not one string. Got {X[:40]!r} instead."
+        )
+    if hasattr(X, "tolist") and not isinstance(X, list):
+        X = X.tolist()
+    try:
+        items = list(X)
+    except TypeError as exc:
+        raise DataError(
+            f"{name} must be a list of strings. Got {type(X).__name__} instead."
+        ) from exc
+    if not items:
+        raise DataError(f"{name} must have at least one row. Got an empty list instead.")
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise DataError(
+                f"{name} must be a list of strings. "
+                f"Got {type(t).__name__} {t!r} at row {i} instead."
+            )
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out

@@ -133,10 +133,6 @@ def _g(v: float | None, digits: int = 4) -> str:
     return "n/a" if v is None else f"{v:.{digits}g}"
 
 
-def _signed(v: float | None, digits: int = 4) -> str:
-    return "n/a" if v is None else f"{v:+.{digits}g}"
-
-
 @dataclass(frozen=True)
 class DropResult(_Result):
     """Result of :func:`drop`; see the module docstring for the formula."""
@@ -192,7 +188,7 @@ class TaylorResult(_Result):
 
 @dataclass(frozen=True)
 class GradientChangeResult(_Result):
-    """Result of :func:`gradient_change`: gradients at ``x`` and ``x + delta`` and their difference."""
+    """Result of :func:`gradient_change`: ∇f at ``x`` and at ``x + delta``, and the change."""
 
     expression: str
     variables: tuple[str, ...]

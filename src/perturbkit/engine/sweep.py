@@ -29,6 +29,7 @@ from perturbkit._types import SeedLike
 from perturbkit._validation import (
     Interval,
     as_numeric_2d,
+    as_text_batch,
     check_magnitude,
     check_magnitudes,
     check_param,
@@ -52,11 +53,12 @@ def _digest(*parts: bytes | str | memoryview) -> str:
 
 def data_fingerprint(X: np.ndarray, y: np.ndarray | None) -> str:
     """blake2b of the data's bytes, shape and dtype (and the labels')."""
-    parts: list[bytes | str | memoryview] = [
-        str(X.shape),
-        str(X.dtype),
-        memoryview(np.ascontiguousarray(X)).cast("B"),
-    ]
+    x_bytes = (
+        "\x1f".join(X.tolist()).encode()
+        if X.dtype == object
+        else memoryview(np.ascontiguousarray(X)).cast("B")
+    )
+    parts: list[bytes | str | memoryview] = [str(X.shape), str(X.dtype), x_bytes]
     if y is not None:
         y_bytes = (
             memoryview(np.ascontiguousarray(y)).cast("B")
@@ -142,23 +144,33 @@ class Sweep:
         check_param("sweep", "n_bins", self.n_bins, Interval(1, None, integer=True))
         self._root_given = root_entropy(self.seed) if self.seed is not None else None
 
-        X = as_numeric_2d(self.X)
-        if not np.issubdtype(X.dtype, np.floating):
-            X = X.astype(np.float64)
-        self.feature_names = (
-            [str(c) for c in self.X.columns] if isinstance(self.X, pd.DataFrame) else None
-        )
-        self.X_ = np.ascontiguousarray(X)
+        perts = self._parse_perturbations()
+        modalities = {p.modality for p in perts}
+        self.feature_names = None
+        if "text" in modalities:
+            if modalities != {"text"}:
+                raise ParameterError(
+                    "The 'perturbations' of one sweep must all be text perturbations or none; "
+                    f"got modalities {sorted(modalities)}."
+                )
+            self.X_ = as_text_batch(self.X)
+        else:
+            X = as_numeric_2d(self.X)
+            if not np.issubdtype(X.dtype, np.floating):
+                X = X.astype(np.float64)
+            if isinstance(self.X, pd.DataFrame):
+                self.feature_names = [str(c) for c in self.X.columns]
+            self.X_ = np.ascontiguousarray(X)
         self.y_ = None if self.y is None else check_same_length(self.X_, self.y)
         if self.y_ is not None and self.y_.ndim > 2:
             raise DataError(f"y must be 1-D or 2-D. Got shape {self.y_.shape} instead.")
 
-        self.perts_ = self._build_perturbations()
+        self.perts_ = self._fit_perturbations(perts)
         self.mags_ = self._build_magnitudes()
         self.model_ = wrap(self.model, task=self.task)
         self._prepared = True
 
-    def _build_perturbations(self) -> list[Perturbation]:
+    def _parse_perturbations(self) -> list[Perturbation]:
         if isinstance(self.perturbations, (str, Perturbation, Mapping)) or not isinstance(
             self.perturbations, Sequence
         ):
@@ -171,11 +183,18 @@ class Sweep:
                 "Got [] instead."
             )
         perts = [copy.deepcopy(_as_perturbation(p)) for p in items]
+        for p in perts:
+            p._validate_params()
+        return perts
+
+    def _fit_perturbations(self, perts: list[Perturbation]) -> list[Perturbation]:
         ref: Any = self.reference
         if ref is None:
             ref = (
                 pd.DataFrame(self.X_, columns=self.feature_names) if self.feature_names else self.X_
             )
+        elif self.X_.dtype == object:
+            ref = as_text_batch(ref, name="reference")
         else:
             ref_arr = as_numeric_2d(ref, name="reference")
             if ref_arr.shape[1:] != self.X_.shape[1:]:
@@ -185,7 +204,6 @@ class Sweep:
                 )
         seen: dict[int, str] = {}
         for p in perts:
-            p._validate_params()
             if p.key in seen:
                 raise ParameterError(
                     f"The 'perturbations' parameter of sweep lists {p.label} twice; "
@@ -381,12 +399,27 @@ class Sweep:
             if prev is not None and (root is None or int(prev["root_seed"]) == root):
                 run_id, root = prev["run_id"], int(prev["root_seed"])
                 done = store.stored_cells(run_id)
+                store.reopen_run(run_id)
         if root is None:
             root = root_entropy(None)
         job.root = root
 
+        keep = set(chosen)
+        clean_rows = [
+            (r.metric, r.group, r.value)
+            for r in job.clean_stats.result(job.clean_stats, job.classes)
+        ]
+        baseline = {
+            m: v
+            for m, g, v in clean_rows
+            if g == "" and m in keep and not m.endswith(("_drop", "_increase"))
+        }
         cells = self.plan() if cells is None else list(cells)
         meta = self._meta(run_id, root, fp, job, chosen)
+        meta["baseline"] = baseline
+        meta["baseline_by_class"] = {
+            f"{m}[{g}]": v for m, g, v in clean_rows if g and m in ("recall", "predicted_share")
+        }
         if store is not None and run_id is None:
             run_id = uuid.uuid4().hex[:12]
             meta["run_id"] = run_id
@@ -402,16 +435,6 @@ class Sweep:
             run_id = uuid.uuid4().hex[:12]
             meta["run_id"] = run_id
 
-        keep = set(chosen)
-        clean_rows = [
-            (r.metric, r.group, r.value)
-            for r in job.clean_stats.result(job.clean_stats, job.classes)
-        ]
-        meta["baseline"] = {
-            m: v
-            for m, g, v in clean_rows
-            if g == "" and m in keep and not m.endswith(("_drop", "_increase"))
-        }
         results: list[tuple[Cell, float, list[tuple[str, str, float]]]] = []
 
         groups, zero_cells = self._groups(cells, done)
@@ -442,7 +465,11 @@ class Sweep:
             }
             meta["status"] = status
             if store is not None:
-                store.finish_run(run_id, status=status, meta_update={"timings": meta["timings"]})
+                store.finish_run(
+                    run_id,
+                    status=status,
+                    meta_update={"timings": meta["timings"], "status": status},
+                )
                 if store is not self.store:
                     store.close()
         return SweepResult(self._table(results), meta)
@@ -582,7 +609,7 @@ class Sweep:
             "n_outputs": job.n_outputs,
             "classes": None if job.classes is None else canonical(np.asarray(job.classes).tolist()),
             "n_rows": int(self.X_.shape[0]),
-            "n_features": int(np.prod(self.X_.shape[1:])),
+            "n_features": int(np.prod(self.X_.shape[1:])) if self.X_.ndim > 1 else 1,
             "feature_names": self.feature_names,
             "has_labels": self.y_ is not None,
             "model": {

@@ -41,7 +41,7 @@ FORMAT_VERSION = 1
 """Version of the serialised pipeline format ``{"perturbkit": 1, "steps": [...]}``."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _init_param_names(cls: type) -> tuple[str, ...]:
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]
     return tuple(

@@ -30,9 +30,21 @@ def register(cls: P) -> P:
     return cls
 
 
+_BUILTIN_MODULES = ("tabular", "image", "text", "audio", "weights")
+
+
 def _ensure_loaded() -> None:
-    # The built-in modules register on import.
-    from perturbkit.perturbations import tabular  # noqa: F401
+    """Import the built-in modules, which register their classes on import.
+
+    They import nothing heavy at module level (torch, kornia … load on first use).
+    """
+    import importlib
+    import importlib.util
+
+    for mod in _BUILTIN_MODULES:
+        full = f"perturbkit.perturbations.{mod}"
+        if importlib.util.find_spec(full) is not None:
+            importlib.import_module(full)
 
 
 def list(modality: str | None = None) -> _list[str]:

@@ -201,7 +201,9 @@ class RunInfo:
         """The summary rows of one global metric, ordered by label then magnitude."""
         s = self.summary[self.summary["metric"] == metric]
         order = {lab: i for i, lab in enumerate(self.labels)}
-        return s.assign(_o=s["label"].map(order)).sort_values(["_o", "magnitude"]).drop(columns="_o")
+        return (
+            s.assign(_o=s["label"].map(order)).sort_values(["_o", "magnitude"]).drop(columns="_o")
+        )
 
     def clean_value(self, metric: str) -> float:
         """The clean value of ``metric``: from meta["baseline"], else the magnitude-0 rows."""
@@ -249,7 +251,9 @@ class RunInfo:
             n_missing = np.zeros(len(out))
         mean = np.full(len(out), np.nan)
         np.divide(vals.sum(axis=1), n, out=mean, where=n > 0)
-        centred = np.where(np.isnan(raw) & (metric != "transition_increase"), 0.0, vals - mean[:, None])
+        centred = np.where(
+            np.isnan(raw) & (metric != "transition_increase"), 0.0, vals - mean[:, None]
+        )
         ss = (centred**2).sum(axis=1) + n_missing * np.nan_to_num(mean) ** 2
         var = np.full(len(out), np.nan)
         np.divide(ss, n - 1, out=var, where=n > 1)

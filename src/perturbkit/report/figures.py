@@ -80,9 +80,15 @@ def _themed(func: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def _text(s: Any) -> str:
-    """User text for matplotlib: a '$' must not start mathtext."""
-    return str(s).replace("$", r"\$")
+def _text(s: Any, limit: int | None = None) -> str:
+    """User text for matplotlib: a '$' must not start mathtext; long labels are shortened."""
+    t = str(s)
+    if limit is not None and len(t) > limit:
+        t = t[: limit - 1] + "…"
+    return t.replace("$", r"\$")
+
+
+_LABEL_CHARS = 48
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -155,7 +161,15 @@ def plot_curves(result: Any, metric: str | None = None) -> Figure:
             continue
         x = g["magnitude"].to_numpy(dtype=np.float64)
         y = g["mean"].to_numpy(dtype=np.float64)
-        ax.plot(x, y, marker="o", markersize=3.5, linewidth=1.8, color=_color(i), label=_text(label))
+        ax.plot(
+            x,
+            y,
+            marker="o",
+            markersize=3.5,
+            linewidth=1.8,
+            color=_color(i),
+            label=_text(label, _LABEL_CHARS),
+        )
         lo = g["ci_low"].to_numpy(dtype=np.float64)
         hi = g["ci_high"].to_numpy(dtype=np.float64)
         if info.repeats > 1 and np.isfinite(lo).any():
@@ -216,10 +230,15 @@ def plot_heatmap(result: Any, metric: str | None = None) -> Figure:
         vmax = vmin + 1e-12
     cmap = _HEAT.with_extremes(bad="#eef1f4")
     im = ax.imshow(
-        np.ma.masked_invalid(z), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
+        np.ma.masked_invalid(z),
+        aspect="auto",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
     )
     ax.set_xticks(range(n_cols), [fmt_magnitude(m) for m in mags])
-    ax.set_yticks(range(n_rows), [_text(lab) for lab in info.labels])
+    ax.set_yticks(range(n_rows), [_text(lab, _LABEL_CHARS) for lab in info.labels])
     ax.set_xlabel("magnitude  (each perturbation in its own unit)", color=_MUTED)
     ax.tick_params(length=0, labelsize=8.5)
     for side in ax.spines.values():
@@ -271,11 +290,15 @@ def _short(v: float, metric: str) -> str:
     return f"{v:.3g}"
 
 
-def _at_magnitude(info: RunInfo, frame: Any, magnitude: float | None, owner: str) -> dict[str, float]:
+def _at_magnitude(
+    info: RunInfo, frame: Any, magnitude: float | None, owner: str
+) -> dict[str, float]:
     """Per label, the magnitude to show: ``magnitude`` or the largest one all labels share."""
     if frame.empty:
         return {}
-    per_label = {lab: sorted(set(frame.loc[frame["label"] == lab, "magnitude"])) for lab in info.labels}
+    per_label = {
+        lab: sorted(set(frame.loc[frame["label"] == lab, "magnitude"])) for lab in info.labels
+    }
     per_label = {k: v for k, v in per_label.items() if v}
     if magnitude is not None:
         chosen = {lab: float(magnitude) for lab, ms in per_label.items() if float(magnitude) in ms}
@@ -359,11 +382,11 @@ def plot_per_class(result: Any, magnitude: float | None = None, *, top: int = 20
             width * 0.92,
             yerr=err,
             color=_color(i),
-            label=_text(names[lab]),
+            label=_text(names[lab], _LABEL_CHARS + 8),
             error_kw={"elinewidth": 0.8, "ecolor": _MUTED, "capsize": 1.5},
         )
     ax.axhline(0, color="#9aa5b1", linewidth=0.8)
-    ax.set_xticks(x, [_text(c.removeprefix("class=")) for c in classes])
+    ax.set_xticks(x, [_text(c.removeprefix("class="), 24) for c in classes])
     if len(classes) > 12:
         ax.tick_params(axis="x", labelrotation=60)
     ax.set_xlabel("true class", color=_MUTED)
@@ -396,7 +419,9 @@ def plot_error_modes(result: Any, top: int = 10, *, magnitude: float | None = No
     info = RunInfo(result)
     _needs_labels(info, "plot_error_modes", "transition_increase")
     if int(top) < 1:
-        raise ParameterError(f"The 'top' parameter of plot_error_modes must be >= 1. Got {top!r} instead.")
+        raise ParameterError(
+            f"The 'top' parameter of plot_error_modes must be >= 1. Got {top!r} instead."
+        )
     g = info.group_means("transition_increase")
     chosen = _at_magnitude(info, g, magnitude, "plot_error_modes")
     rows = {lab: g[(g["label"] == lab) & (g["magnitude"] == m)] for lab, m in chosen.items()}
@@ -418,8 +443,14 @@ def plot_error_modes(result: Any, top: int = 10, *, magnitude: float | None = No
     names = _legend_labels(chosen)
     for i, (lab, r) in enumerate(rows.items()):
         v = r.set_index("group")["mean"].reindex(modes).fillna(0.0).to_numpy(dtype=np.float64)
-        ax.barh(y - 0.4 + h * (i + 0.5), v, h * 0.92, color=_color(i), label=_text(names[lab]))
-    ax.set_yticks(y, [_text(_arrow(m)) for m in modes])
+        ax.barh(
+            y - 0.4 + h * (i + 0.5),
+            v,
+            h * 0.92,
+            color=_color(i),
+            label=_text(names[lab], _LABEL_CHARS + 8),
+        )
+    ax.set_yticks(y, [_text(_arrow(m), _LABEL_CHARS) for m in modes])
     ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
     _percent_axis(ax, "transition_increase", axis="x")

@@ -42,6 +42,8 @@ def _e(value: Any) -> str:
 _SVG_HEAD = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
 _SVG_META = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _SVG_NS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+_SVG_ID = re.compile(r'\b(id)="([^"]+)"')
+_SVG_REF = re.compile(r'((?:xlink:)?href="|url\()#')
 
 
 def _svg(fig: Any, key: str) -> str:
@@ -53,6 +55,9 @@ def _svg(fig: Any, key: str) -> str:
     text = _SVG_META.sub("", text)
     text = _SVG_NS.sub("", text)
     text = re.sub(r"\n\s*", "\n", text).replace("//", "&#47;&#47;")
+    # Several SVGs share one document: make their ids (and references to them) unique.
+    text = _SVG_ID.sub(lambda m: f'{m.group(1)}="{key}-{m.group(2)}"', text)
+    text = _SVG_REF.sub(lambda m: f"{m.group(1)}#{key}-", text)
     return text.replace("<svg ", f'<svg role="img" aria-label="{_e(key)}" ', 1)
 
 
@@ -74,6 +79,11 @@ def _section(sid: str, title: str, body: str, *, lead: str = "") -> str:
     return f'<section class="block" id="{sid}"><h3>{_e(title)}</h3>{lead_html}{body}</section>'
 
 
+def _lower(title: str) -> str:
+    """'Accuracy drop' -> 'accuracy drop', but 'MSE increase' stays."""
+    return title if title[1:2].isupper() else title[:1].lower() + title[1:]
+
+
 def _muted(text: str) -> str:
     return f'<span class="muted">{text}</span>'
 
@@ -93,7 +103,11 @@ def _tolerances(info: RunInfo, thresholds: ThresholdsArg) -> dict[str, list[tupl
         vals = [v] if isinstance(v, (int, float)) else list(v)
         out = []
         for t in vals:
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and math.isfinite(t)):
+            if (
+                isinstance(t, bool)
+                or not isinstance(t, (int, float))
+                or not (t > 0 and math.isfinite(t))
+            ):
                 raise ParameterError(
                     f"The 'thresholds' parameter of write_report must hold tolerances > 0 for "
                     f"{metric!r}. Got {t!r} instead."
@@ -111,7 +125,10 @@ def _tolerances(info: RunInfo, thresholds: ThresholdsArg) -> dict[str, list[tupl
         if m == "mse_increase" and info.clean_value("mse") > 0:
             base = info.clean_value("mse")
             return {
-                m: [(f * base, f"MSE +{100 * f:g}%<br>{_muted('Δ ≥ ' + fmt_value(f * base, m))}") for f in (0.1, 0.25, 0.5, 1.0)]
+                m: [
+                    (f * base, f"MSE +{100 * f:g}%<br>{_muted('Δ ≥ ' + fmt_value(f * base, m))}")
+                    for f in (0.1, 0.25, 0.5, 1.0)
+                ]
             }
         top = float(info.metric(m)["mean"].max()) if m in metrics else float("nan")
         if not (top > 0 and math.isfinite(top)):
@@ -135,7 +152,9 @@ def _tolerances(info: RunInfo, thresholds: ThresholdsArg) -> dict[str, list[tupl
 def _thresholds_html(info: RunInfo, thresholds: ThresholdsArg) -> str:
     spec = _tolerances(info, thresholds)
     if not spec:
-        return f"<p>{_muted('No degradation was measured, so there is no threshold to report.')}</p>"
+        return (
+            f"<p>{_muted('No degradation was measured, so there is no threshold to report.')}</p>"
+        )
     parts = []
     for metric, tols in spec.items():
         frames = [info.result.thresholds(metric, t) for t, _ in tols]
@@ -156,8 +175,12 @@ def _thresholds_html(info: RunInfo, thresholds: ThresholdsArg) -> str:
                 f"{_muted('at ' + fmt_magnitude(float(base['max_magnitude'].iloc[i])))}"
             )
             rows.append(cells)
-        head = ["Perturbation", "Unit of magnitude"] + [h for _, h in tols] + ["At largest magnitude"]
-        parts.append(f"<h4>{_e(metric_title(metric))} ({_e(metric)})</h4>" + _table(head, rows, cls="thr"))
+        head = (
+            ["Perturbation", "Unit of magnitude"] + [h for _, h in tols] + ["At largest magnitude"]
+        )
+        parts.append(
+            f"<h4>{_e(metric_title(metric))} ({_e(metric)})</h4>" + _table(head, rows, cls="thr")
+        )
     return "".join(parts)
 
 
@@ -198,7 +221,9 @@ def _baseline_html(info: RunInfo) -> str:
             )
     n_rows, n_feat = info.meta.get("n_rows"), info.meta.get("n_features")
     if n_rows is not None:
-        cards.append(_card(f"{int(n_rows):,}", "rows", f"{int(n_feat):,} features" if n_feat else ""))
+        cards.append(
+            _card(f"{int(n_rows):,}", "rows", f"{int(n_feat):,} features" if n_feat else "")
+        )
     classes = info.meta.get("classes")
     if info.task == "classification" and classes:
         shown = ", ".join(str(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
@@ -216,7 +241,9 @@ def _overview_html(info: RunInfo) -> str:
     cfg = info.meta.get("config") or {}
     rows = []
     for label in info.labels:
-        name_params = info.summary.loc[info.summary["label"] == label, ["perturbation", "version", "params"]].iloc[0]
+        name_params = info.summary.loc[
+            info.summary["label"] == label, ["perturbation", "version", "params"]
+        ].iloc[0]
         params = _params_text(name_params["params"])
         mags = ", ".join(fmt_magnitude(m) for m in info.magnitudes(label))
         rows.append(
@@ -277,14 +304,17 @@ def _curves_html(info: RunInfo, key: str) -> str:
             r = g.loc[m]
             v = _e(fmt_value(float(r["mean"]), info.primary))
             if info.repeats > 1 and np.isfinite(r["ci_low"]):
-                lo, hi = fmt_value(float(r["ci_low"]), info.primary), fmt_value(float(r["ci_high"]), info.primary)
+                lo, hi = (
+                    fmt_value(float(r["ci_low"]), info.primary),
+                    fmt_value(float(r["ci_high"]), info.primary),
+                )
                 v += f"<br>{_muted(_e(f'[{lo}, {hi}]'))}"
             cells.append(f'<span class="num">{v}</span>')
         rows.append(cells)
     numbers = _table(["Perturbation"] + [fmt_magnitude(m) for m in mags], rows, cls="compact")
     return (
         f'<div class="figs">{body}</div><details><summary>Numbers behind the '
-        f"{_e(metric_title(info.primary).lower())} curve</summary>{numbers}</details>"
+        f"{_e(_lower(metric_title(info.primary)))} curve</summary>{numbers}</details>"
     )
 
 
@@ -296,7 +326,9 @@ def _per_class_html(info: RunInfo, key: str) -> str:
     fig = figures.plot_per_class(info.result)
     chosen = figures._at_magnitude(info, g, None, "plot_per_class")
     classes = list(dict.fromkeys(g["group"]))
-    head = ["Class", "Clean recall"] + [f"{_e(lab)}<br>{_muted('@ ' + fmt_magnitude(m))}" for lab, m in chosen.items()]
+    head = ["Class", "Clean recall"] + [
+        f"{_e(lab)}<br>{_muted('@ ' + fmt_magnitude(m))}" for lab, m in chosen.items()
+    ]
     rows = []
     for c in classes:
         any_row = r[r["group"] == c]
@@ -321,7 +353,9 @@ def _per_class_html(info: RunInfo, key: str) -> str:
     cap = "Recall drop per true class (clean recall minus perturbed recall); higher is worse."
     if info.repeats > 1:
         cap += " Error bars: 95% interval over the repeats."
-    return f'<div class="figs">{_figure(fig, key + "-per-class", cap)}</div>' + _table(head, rows, cls="compact")
+    return f'<div class="figs">{_figure(fig, key + "-per-class", cap)}</div>' + _table(
+        head, rows, cls="compact"
+    )
 
 
 def _error_modes_html(info: RunInfo, key: str) -> str:
@@ -343,7 +377,9 @@ def _error_modes_html(info: RunInfo, key: str) -> str:
     modes = [k for k in sorted(growth, key=lambda k: -growth[k]) if growth[k] > 0][:10]
     if not modes:
         return body
-    head = ["True → predicted"] + [f"{_e(lab)}<br>{_muted('@ ' + fmt_magnitude(m))}" for lab, m in chosen.items()]
+    head = ["True → predicted"] + [
+        f"{_e(lab)}<br>{_muted('@ ' + fmt_magnitude(m))}" for lab, m in chosen.items()
+    ]
     rows = []
     for mode in modes:
         a, _, b = mode.partition("->")
@@ -374,9 +410,11 @@ def _python_call(info: RunInfo) -> str:
         f"seed={info.meta.get('root_seed')!r}",
     ]
     y = "y" if info.has_labels else "None"
-    return f"result = perturbkit.sweep(\n    model, X, {y},\n    " + ",\n    ".join(
-        a.replace("\n", "\n    ") for a in args
-    ) + ",\n)"
+    return (
+        f"result = perturbkit.sweep(\n    model, X, {y},\n    "
+        + ",\n    ".join(a.replace("\n", "\n    ") for a in args)
+        + ",\n)"
+    )
 
 
 def _reproducibility_html(info: RunInfo, command: str | None) -> str:
@@ -398,7 +436,9 @@ def _reproducibility_html(info: RunInfo, command: str | None) -> str:
     ]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     env = meta.get("environment") or {}
-    env_rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in env.items())
+    env_rows = "".join(
+        f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in env.items()
+    )
     env_html = f'<table class="kv">{env_rows}</table>' if env_rows else _muted("not recorded")
     cmd = ""
     if command:
@@ -415,7 +455,9 @@ def _reproducibility_html(info: RunInfo, command: str | None) -> str:
 _STATUS = {"complete": "ok", "interrupted": "warn", "failed": "bad"}
 
 
-def _run_html(result: Any, index: int, n_runs: int, command: str | None, thresholds: ThresholdsArg) -> tuple[str, list[tuple[str, str]]]:
+def _run_html(
+    result: Any, index: int, n_runs: int, command: str | None, thresholds: ThresholdsArg
+) -> tuple[str, list[tuple[str, str]]]:
     info = RunInfo(result)
     key = f"run{index}"
     meta = info.meta
@@ -445,7 +487,7 @@ def _run_html(result: Any, index: int, n_runs: int, command: str | None, thresho
             "curves",
             "Robustness curves",
             _curves_html(info, key),
-            f"How {_e(metric_title(info.primary).lower())} changes as each perturbation grows.",
+            f"How {_e(_lower(metric_title(info.primary)))} changes as each perturbation grows.",
         ),
         sec(
             "heatmap",
@@ -453,9 +495,13 @@ def _run_html(result: Any, index: int, n_runs: int, command: str | None, thresho
             _figure(
                 figures.plot_heatmap(result),
                 f"{key}-heatmap",
-                f"Mean {_e(metric_title(info.degradation).lower())} ({_e(info.degradation)}) per "
+                f"Mean {_e(_lower(metric_title(info.degradation)))} ({_e(info.degradation)}) per "
                 "perturbation and magnitude; blank cells were not tested."
-                + (" Cell values in percentage points." if info.degradation in PERCENT_METRICS else ""),
+                + (
+                    " Cell values in percentage points."
+                    if info.degradation in PERCENT_METRICS
+                    else ""
+                ),
             ),
         ),
         sec(
@@ -552,8 +598,7 @@ background:var(--accent)}
 .table-wrap{overflow-x:auto;margin:6px 0}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-thead th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);
-background:#f8fafc;border-bottom:1px solid #d9dfe6;font-weight:600}
+thead th{font-size:12.5px;color:#3e4c59;background:#f3f6f9;border-bottom:1px solid #d9dfe6;font-weight:600}
 tbody tr:nth-child(even){background:#fbfcfd}
 table.compact td,table.compact th{padding:5px 8px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -569,7 +614,7 @@ details{margin-top:10px}
 summary{cursor:pointer;color:var(--accent);font-size:14px}
 .figs{display:grid;grid-template-columns:1fr;gap:14px}
 figure.fig{margin:8px 0;padding:10px;border:1px solid var(--line);border-radius:10px;background:#fff}
-figure.fig svg{display:block;width:100%;height:auto;max-width:860px;margin:0 auto}
+figure.fig svg{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{font-size:13px;color:var(--muted);margin-top:6px;text-align:center}
 .repro{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:22px}
 dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:6px 14px;margin:0;font-size:13.5px}
@@ -586,7 +631,13 @@ article.run{box-shadow:none;break-inside:auto}section.block{break-inside:avoid}d
 
 
 def _as_results(results: Any) -> list[Any]:
-    items = [results] if hasattr(results, "table") else list(results) if isinstance(results, (list, tuple)) else None
+    items = (
+        [results]
+        if hasattr(results, "table")
+        else list(results)
+        if isinstance(results, (list, tuple))
+        else None
+    )
     if not items:
         raise ParameterError(
             "The 'results' parameter of write_report must be a SweepResult or a non-empty list of "
@@ -642,9 +693,9 @@ def render_html(
         f'<h1>{_e(title)}</h1><div class="sub">{sub}</div></div></header>'
         f'<main class="wrap"><nav class="toc" id="contents"><h2>Contents</h2><ol>{toc_html}</ol></nav>'
         f"{''.join(runs)}</main>"
-        '<footer>Self-contained report: no scripts, no network access. '
-        'Figures are also available from Python: <code>perturbkit.report.figures</code>.'
-        '</footer></body></html>\n'
+        "<footer>Self-contained report: no scripts, no network access. "
+        "Figures are also available from Python: <code>perturbkit.report.figures</code>."
+        "</footer></body></html>\n"
     )
 
 

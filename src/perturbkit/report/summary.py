@@ -144,9 +144,7 @@ def _worst(info: RunInfo, metric: str) -> tuple[str, float, float] | None:
     return best
 
 
-_COMPARE = (
-    "Magnitudes of different perturbations are in different units, so this ranks the grid as tested."
-)
+_COMPARE = "Magnitudes of different perturbations are in different units, so this ranks the grid as tested."
 
 
 def _accuracy_sentences(info: RunInfo, tol: float, level: float | None, size: str) -> list[str]:
@@ -240,7 +238,11 @@ def _flip_sentences(info: RunInfo, tol: float, level: float | None, size: str) -
 def _error_sentences(info: RunInfo, tol: float, level: float | None, size: str) -> list[str]:
     metric = info.primary
     clean = info.clean_value(metric)
-    name = {"mse": "mean squared error", "rmse": "root mean squared error", "mae": "mean absolute error"}
+    name = {
+        "mse": "mean squared error",
+        "rmse": "root mean squared error",
+        "mae": "mean absolute error",
+    }
     short = metric.upper()
     extra = ""
     if metric == "mse" and "rmse" in info.baseline:

@@ -520,6 +520,7 @@ class Store:
         before anything is written. Writing a cell that is already stored
         raises :class:`~perturbkit.exceptions.StoreError` and changes nothing.
         """
+        run_id = _as_str(run_id, "The run_id of Store.write_cell")
         pert_id = _as_str(pert_id, "The pert_id of Store.write_cell")
         magnitude_index = _as_int(magnitude_index, "The magnitude_index of Store.write_cell")
         repeat = _as_int(repeat, "The repeat of Store.write_cell")
