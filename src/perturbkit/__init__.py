@@ -11,6 +11,7 @@ scikit-learn, PyTorch, ONNX and plain Python models::
 from __future__ import annotations
 
 from perturbkit import perturbations
+from perturbkit._version import __version__
 from perturbkit.analysis.thresholds import find_threshold, find_thresholds
 from perturbkit.engine import Cell, Sweep, SweepResult, sweep
 from perturbkit.exceptions import (
@@ -26,8 +27,6 @@ from perturbkit.exceptions import (
 from perturbkit.models import Model, load_model, wrap
 from perturbkit.perturbations import Combine, Compose, Perturbation
 from perturbkit.store import Store
-
-__version__ = "0.1.0"
 
 
 def load_run(run_id: str, store: str | Store = "sqlite:///perturbkit.db") -> SweepResult:

@@ -52,7 +52,7 @@ def test_curves_default_metric_follows_task_and_labels(
 def test_curves_other_metric_and_unknown_metric(cls_result):
     fig = plot_curves(cls_result, "ece")
     assert "calibration" in fig.axes[0].get_ylabel()
-    with pytest.raises(ParameterError, match="'metric' parameter of plot_curves.*'nope'"):
+    with pytest.raises(ParameterError, match=r"'metric' parameter of plot_curves.*'nope'"):
         plot_curves(cls_result, "nope")
 
 

@@ -68,7 +68,7 @@ def test_write_report_writes_one_self_contained_file(two_run_report):
     assert doc.startswith("<!DOCTYPE html>")
     assert path.stat().st_size < 2 * 1024 * 1024
     assert_self_contained(doc)
-    # curves (2) + heatmap + per-class + error modes for the classifier; curves (2) + heatmap for the regressor
+    # classifier: curves (2), heatmap, per-class, error modes; regressor: curves (2), heatmap
     assert doc.count("<svg") == 8
     assert "<?xml" not in doc and "<!DOCTYPE svg" not in doc and "<metadata>" not in doc
 

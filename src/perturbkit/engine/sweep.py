@@ -73,7 +73,7 @@ def environment() -> dict[str, str]:
     import scipy
     import sklearn
 
-    from perturbkit import __version__
+    from perturbkit._version import __version__
 
     env = {
         "perturbkit": __version__,

@@ -90,6 +90,20 @@ def _text(s: Any, limit: int | None = None) -> str:
 
 _LABEL_CHARS = 48
 
+# The range a metric can take: intervals are drawn inside it.
+_RANGE = {
+    **{
+        m: (0.0, 1.0)
+        for m in ("accuracy", "flip_rate", "class_shift", "tv_distance", "js_distance")
+    },
+    **{m: (0.0, 1.0) for m in ("ece", "recall", "predicted_share", "flip_rate_by_class")},
+    **{m: (0.0, np.inf) for m in ("mse", "rmse", "mae", "deviation", "log_loss", "brier")},
+    "entropy": (0.0, np.inf),
+    "confidence_drop": (-1.0, 1.0),
+    "accuracy_drop": (-1.0, 1.0),
+    "recall_drop": (-1.0, 1.0),
+}
+
 
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
@@ -152,7 +166,7 @@ def plot_curves(result: Any, metric: str | None = None) -> Figure:
     check_metric(result, metric, "plot_curves")
     s = info.metric(metric)
 
-    fig = _figure(7.2, 4.0)
+    fig = _figure(8.0, 4.2)
     ax = fig.add_subplot()
     _style(ax)
     for i, label in enumerate(info.labels):
@@ -172,6 +186,8 @@ def plot_curves(result: Any, metric: str | None = None) -> Figure:
         )
         lo = g["ci_low"].to_numpy(dtype=np.float64)
         hi = g["ci_high"].to_numpy(dtype=np.float64)
+        low, high = _RANGE.get(metric, (-np.inf, np.inf))
+        lo, hi = np.clip(lo, low, high), np.clip(hi, low, high)  # the metric's own range
         if info.repeats > 1 and np.isfinite(lo).any():
             ax.fill_between(x, lo, hi, color=_color(i), alpha=0.15, linewidth=0)
     _xscale(ax, info.magnitudes())
@@ -344,14 +360,15 @@ def plot_per_class(result: Any, magnitude: float | None = None, *, top: int = 20
 
     Returns:
         A Figure with one Axes holding one bar container per perturbation
-        (error bars: the repeats' 95% interval when there are several).
+        (error bars: the repeats' 95% interval, when there are several repeats
+        and at most 16 bars).
     """
     check_result(result, "plot_per_class")
     info = RunInfo(result)
     _needs_labels(info, "plot_per_class", "recall_drop")
     g = info.group_means("recall_drop")
     chosen = _at_magnitude(info, g, magnitude, "plot_per_class")
-    fig = _figure(7.2, 3.8)
+    fig = _figure(8.0, 3.9)
     ax = fig.add_subplot()
     _style(ax)
     if not chosen:
@@ -371,11 +388,14 @@ def plot_per_class(result: Any, magnitude: float | None = None, *, top: int = 20
         r = r.set_index("group").reindex(classes)
         y = r["mean"].to_numpy(dtype=np.float64)
         err = None
-        if info.repeats > 1:
+        if info.repeats > 1 and n * len(classes) <= 16:  # more bars: the intervals are clutter
             lo = y - r["ci_low"].to_numpy(dtype=np.float64)
             hi = r["ci_high"].to_numpy(dtype=np.float64) - y
             if np.isfinite(lo).any():
                 err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+                # keep the interval inside the range a recall drop can take
+                err[0] = np.minimum(err[0], np.nan_to_num(y) + 1.0)
+                err[1] = np.minimum(err[1], 1.0 - np.nan_to_num(y))
         ax.bar(
             x - 0.4 + width * (i + 0.5),
             np.nan_to_num(y),
@@ -432,7 +452,7 @@ def plot_error_modes(result: Any, top: int = 10, *, magnitude: float | None = No
                 growth[grp] = max(growth.get(grp, 0.0), float(v))
     modes = sorted(growth, key=lambda k: -growth[k])[: int(top)]
     slots = len(modes) * max(len(rows), 1)
-    fig = _figure(7.2, min(8.0, max(2.6, 1.5 + 0.15 * slots + 0.22 * -(-len(rows) // 3))))
+    fig = _figure(8.0, min(8.0, max(2.6, 1.5 + 0.15 * slots + 0.22 * -(-len(rows) // 3))))
     ax = fig.add_subplot()
     _style(ax)
     if not modes:

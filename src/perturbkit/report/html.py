@@ -67,7 +67,10 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, cls: str = "")
     th = "".join(f"<th>{h}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     c = f' class="{cls}"' if cls else ""
-    return f'<div class="table-wrap"><table{c}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (
+        f'<div class="table-wrap"><table{c}><thead><tr>{th}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _figure(fig: Any, key: str, caption: str) -> str:
@@ -82,6 +85,10 @@ def _section(sid: str, title: str, body: str, *, lead: str = "") -> str:
 def _lower(title: str) -> str:
     """'Accuracy drop' -> 'accuracy drop', but 'MSE increase' stays."""
     return title if title[1:2].isupper() else title[:1].lower() + title[1:]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _muted(text: str) -> str:
@@ -167,13 +174,11 @@ def _thresholds_html(info: RunInfo, thresholds: ThresholdsArg) -> str:
                 if math.isfinite(thr):
                     cells.append(f'<span class="num">{fmt_magnitude(thr, 3)}</span>')
                 else:
-                    cells.append(
-                        f'<span class="ok">not reached</span> {_muted("(≤ " + fmt_magnitude(f["max_magnitude"].iloc[i]) + ")")}'
-                    )
-            cells.append(
-                f'<span class="num">{_e(fmt_value(float(base["value_at_max"].iloc[i]), metric))}</span> '
-                f"{_muted('at ' + fmt_magnitude(float(base['max_magnitude'].iloc[i])))}"
-            )
+                    top = fmt_magnitude(f["max_magnitude"].iloc[i])
+                    cells.append(f'<span class="ok">not reached</span> {_muted(f"(≤ {top})")}')
+            at_max = _e(fmt_value(float(base["value_at_max"].iloc[i]), metric))
+            top = fmt_magnitude(float(base["max_magnitude"].iloc[i]))
+            cells.append(f'<span class="num">{at_max}</span> {_muted("at " + top)}')
             rows.append(cells)
         head = (
             ["Perturbation", "Unit of magnitude"] + [h for _, h in tols] + ["At largest magnitude"]
@@ -204,7 +209,10 @@ _CARD_HELP = {
 def _card(value: str, label: str, help_text: str = "", *, accent: bool = False) -> str:
     cls = "card accent" if accent else "card"
     h = f'<div class="card-help">{help_text}</div>' if help_text else ""
-    return f'<div class="{cls}"><div class="card-value">{value}</div><div class="card-label">{label}</div>{h}</div>'
+    return (
+        f'<div class="{cls}"><div class="card-value">{value}</div>'
+        f'<div class="card-label">{label}</div>{h}</div>'
+    )
 
 
 def _baseline_html(info: RunInfo) -> str:
@@ -245,11 +253,12 @@ def _overview_html(info: RunInfo) -> str:
             info.summary["label"] == label, ["perturbation", "version", "params"]
         ].iloc[0]
         params = _params_text(name_params["params"])
+        pid = f"{name_params['perturbation']}@{name_params['version']}"
         mags = ", ".join(fmt_magnitude(m) for m in info.magnitudes(label))
         rows.append(
             [
                 f"<strong>{_e(label)}</strong>",
-                f'<code class="id">{_e(name_params["perturbation"])}@{_e(name_params["version"])}</code>',
+                f'<code class="id">{_e(pid)}</code>',
                 f"<code>{_e(params)}</code>" if params else _muted("defaults"),
                 _e(info.units.get(label, "")),
                 f'<span class="num">{_e(mags)}</span>',
@@ -351,8 +360,10 @@ def _per_class_html(info: RunInfo, key: str) -> str:
     if len(rows) > 30:
         rows = rows[:30]
     cap = "Recall drop per true class (clean recall minus perturbed recall); higher is worse."
-    if info.repeats > 1:
+    if info.repeats > 1 and len(chosen) * min(len(classes), 20) <= 16:
         cap += " Error bars: 95% interval over the repeats."
+    elif info.repeats > 1:
+        cap += f" Means over {info.repeats} repeats."
     return f'<div class="figs">{_figure(fig, key + "-per-class", cap)}</div>' + _table(
         head, rows, cls="compact"
     )
@@ -517,7 +528,10 @@ def _run_html(
             parts.append(sec("per-class", "Per-class breakdown", _per_class_html(info, key)))
             parts.append(sec("error-modes", "Error modes", _error_modes_html(info, key)))
         else:
-            na = f"<p>{_muted('Needs labels: pass y to perturbkit.sweep to see per-class recall and error modes.')}</p>"
+            why = (
+                "Needs labels: pass y to perturbkit.sweep to see per-class recall and error modes."
+            )
+            na = f"<p>{_muted(why)}</p>"
             parts.append(sec("per-class", "Per-class breakdown", na))
     parts.append(
         sec(
@@ -531,8 +545,8 @@ def _run_html(
     pills = [
         f'<span class="pill status-{_STATUS.get(status, "warn")}">{_e(status)}</span>',
         f'<span class="pill">{_e(task)}</span>',
-        f'<span class="pill">{len(info.labels)} perturbation{"s" if len(info.labels) != 1 else ""}</span>',
-        f'<span class="pill">{info.repeats} repeat{"s" if info.repeats != 1 else ""}</span>',
+        f'<span class="pill">{_plural(len(info.labels), "perturbation")}</span>',
+        f'<span class="pill">{_plural(info.repeats, "repeat")}</span>',
     ]
     if rows_txt:
         pills.append(f'<span class="pill">{_e(rows_txt)}</span>')
@@ -541,7 +555,8 @@ def _run_html(
         f'<header class="run-head">{runno}<h2>{_e(name)}</h2>'
         f'<div class="pills">{"".join(pills)}</div>'
         f'<div class="run-sub">{_e(meta.get("model", {}).get("description", ""))}'
-        f" · run <code>{_e(meta.get('run_id'))}</code> · {_e(meta.get('created_at', ''))}</div></header>"
+        f" · run <code>{_e(meta.get('run_id'))}</code> · {_e(meta.get('created_at', ''))}"
+        "</div></header>"
     )
     return f'<article class="run" id="{key}">{head}{"".join(parts)}</article>', [(key, name), *toc]
 
@@ -553,28 +568,32 @@ _CSS = """
 html{-webkit-text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--ink);
 font:15px/1.55 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-.top{background:linear-gradient(135deg,#0b3c5d 0%,#145374 60%,#1d6a8f 100%);color:#fff;padding:34px 0 28px}
+.top{background:linear-gradient(135deg,#0b3c5d 0%,#145374 60%,#1d6a8f 100%);color:#fff;
+padding:34px 0 28px}
 .wrap{max-width:1120px;margin:0 auto;padding:0 28px}
 .top h1{margin:0 0 6px;font-size:28px;font-weight:650;letter-spacing:-.01em}
 .top .sub{opacity:.85;font-size:14px}
-.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;opacity:.75;margin-bottom:10px}
-nav.toc{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px 22px;margin:24px 0;
-box-shadow:0 1px 2px rgba(16,24,40,.04)}
-nav.toc h2{font-size:13px;text-transform:uppercase;letter-spacing:.08em;color:var(--muted);margin:0 0 8px}
+.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;opacity:.75;
+margin-bottom:10px}
+nav.toc{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px 22px;
+margin:24px 0;box-shadow:0 1px 2px rgba(16,24,40,.04)}
+nav.toc h2{font-size:13px;text-transform:uppercase;letter-spacing:.08em;color:var(--muted);
+margin:0 0 8px}
 nav.toc ol{margin:0;padding-left:20px}
 nav.toc li{margin:3px 0}
-nav.toc ul{margin:2px 0 8px;padding-left:0;list-style:none;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:13.5px}
+nav.toc ul{margin:2px 0 8px;padding-left:0;list-style:none;display:flex;flex-wrap:wrap;
+gap:4px 14px;font-size:13.5px}
 a{color:var(--accent);text-decoration:none}
 a:hover{text-decoration:underline}
-article.run{background:var(--card);border:1px solid var(--line);border-radius:12px;margin:26px 0 34px;
-box-shadow:0 1px 3px rgba(16,24,40,.06);overflow:hidden}
+article.run{background:var(--card);border:1px solid var(--line);border-radius:12px;
+margin:26px 0 34px;box-shadow:0 1px 3px rgba(16,24,40,.06);overflow:hidden}
 .run-head{padding:22px 28px 18px;border-bottom:1px solid var(--line);background:#fbfcfd}
 .run-kicker{font-size:12px;text-transform:uppercase;letter-spacing:.1em;color:var(--muted)}
 .run-head h2{margin:2px 0 10px;font-size:23px;font-weight:650}
 .run-sub{color:var(--muted);font-size:13px;margin-top:10px}
 .pills{display:flex;flex-wrap:wrap;gap:6px}
-.pill{display:inline-block;font-size:12.5px;padding:2px 10px;border-radius:999px;background:#eef2f6;
-color:#3e4c59;border:1px solid #dde3ea}
+.pill{display:inline-block;font-size:12.5px;padding:2px 10px;border-radius:999px;
+background:#eef2f6;color:#3e4c59;border:1px solid #dde3ea}
 .status-ok{background:#e6f4ea;color:var(--ok);border-color:#bfe3cb;font-weight:600}
 .status-warn{background:#fdf3e1;color:var(--warn);border-color:#f2d9a6;font-weight:600}
 .status-bad{background:#fbe9e7;color:var(--bad);border-color:#f3c2bb;font-weight:600}
@@ -586,19 +605,22 @@ p.lead{margin:0 0 14px;color:var(--muted);font-size:14px}
 ul.plain{margin:6px 0 0;padding:0;list-style:none}
 ul.plain li{position:relative;padding:7px 0 7px 22px;border-bottom:1px dashed #edf0f3}
 ul.plain li:last-child{border-bottom:0}
-ul.plain li:before{content:"";position:absolute;left:4px;top:15px;width:8px;height:8px;border-radius:50%;
-background:var(--accent)}
+ul.plain li:before{content:"";position:absolute;left:4px;top:15px;width:8px;height:8px;
+border-radius:50%;background:var(--accent)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:12px}
 .card{border:1px solid var(--line);border-radius:10px;padding:12px 14px;background:#fff}
 .card.accent{border-color:#9cc7e4;background:#f2f8fc}
-.card-value{font-size:24px;font-weight:650;font-variant-numeric:tabular-nums;letter-spacing:-.01em}
+.card-value{font-size:24px;font-weight:650;font-variant-numeric:tabular-nums;
+letter-spacing:-.01em}
 .card-label{font-size:13px;color:var(--ink);margin-top:2px}
 .card-help{font-size:12px;color:var(--muted)}
-.note{background:#fdf8ec;border:1px solid #f2e1b5;border-radius:8px;padding:9px 12px;font-size:14px}
+.note{background:#fdf8ec;border:1px solid #f2e1b5;border-radius:8px;padding:9px 12px;
+font-size:14px}
 .table-wrap{overflow-x:auto;margin:6px 0}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-thead th{font-size:12.5px;color:#3e4c59;background:#f3f6f9;border-bottom:1px solid #d9dfe6;font-weight:600}
+thead th{font-size:12.5px;color:#3e4c59;background:#f3f6f9;border-bottom:1px solid #d9dfe6;
+font-weight:600}
 tbody tr:nth-child(even){background:#fbfcfd}
 table.compact td,table.compact th{padding:5px 8px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -607,26 +629,30 @@ table.compact td,table.compact th{padding:5px 8px}
 code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f4f7;
 padding:1px 5px;border-radius:4px;overflow-wrap:anywhere}
 code.id{white-space:nowrap}
-pre{font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#0f1d2b;color:#e6edf3;
-padding:12px 14px;border-radius:8px;overflow-x:auto;margin:6px 0}
+pre{font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#0f1d2b;
+color:#e6edf3;padding:12px 14px;border-radius:8px;overflow-x:auto;margin:6px 0}
 pre.cmd{background:#102a43}
 details{margin-top:10px}
 summary{cursor:pointer;color:var(--accent);font-size:14px}
 .figs{display:grid;grid-template-columns:1fr;gap:14px}
-figure.fig{margin:8px 0;padding:10px;border:1px solid var(--line);border-radius:10px;background:#fff}
+figure.fig{margin:8px 0;padding:10px;border:1px solid var(--line);border-radius:10px;
+background:#fff}
 figure.fig svg{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{font-size:13px;color:var(--muted);margin-top:6px;text-align:center}
 .repro{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:22px}
-dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:6px 14px;margin:0;font-size:13.5px}
+dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:6px 14px;margin:0;
+font-size:13.5px}
 dl.facts dt{color:var(--muted)}
 dl.facts dd{margin:0;word-break:break-word}
-table.kv th{font-size:13px;text-transform:none;letter-spacing:0;color:var(--muted);background:none;
-border-bottom:1px solid var(--line);font-weight:500;width:40%}
+table.kv th{font-size:13px;text-transform:none;letter-spacing:0;color:var(--muted);
+background:none;border-bottom:1px solid var(--line);font-weight:500;width:40%}
 table.kv td,table.kv th{padding:4px 8px}
 footer{color:var(--muted);font-size:12.5px;text-align:center;padding:6px 0 36px}
-@media (max-width:760px){.repro{grid-template-columns:1fr}.wrap{padding:0 14px}section.block{padding:18px}}
-@media print{body{background:#fff}.top{background:#0b3c5d;-webkit-print-color-adjust:exact;print-color-adjust:exact}
-article.run{box-shadow:none;break-inside:auto}section.block{break-inside:avoid}details{display:block}}
+@media (max-width:760px){.repro{grid-template-columns:1fr}.wrap{padding:0 14px}section.block{
+padding:18px}}
+@media print{body{background:#fff}.top{background:#0b3c5d;-webkit-print-color-adjust:exact;
+print-color-adjust:exact}article.run{box-shadow:none;break-inside:auto}section.block{
+break-inside:avoid}details{display:block}}
 """
 
 
@@ -689,9 +715,11 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="perturbkit {_e(__version__)}">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f'<header class="top" id="top"><div class="wrap"><div class="brand">perturbkit · robustness report</div>'
+        '<header class="top" id="top"><div class="wrap">'
+        '<div class="brand">perturbkit · robustness report</div>'
         f'<h1>{_e(title)}</h1><div class="sub">{sub}</div></div></header>'
-        f'<main class="wrap"><nav class="toc" id="contents"><h2>Contents</h2><ol>{toc_html}</ol></nav>'
+        '<main class="wrap"><nav class="toc" id="contents"><h2>Contents</h2>'
+        f"<ol>{toc_html}</ol></nav>"
         f"{''.join(runs)}</main>"
         "<footer>Self-contained report: no scripts, no network access. "
         "Figures are also available from Python: <code>perturbkit.report.figures</code>."

@@ -144,7 +144,10 @@ def _worst(info: RunInfo, metric: str) -> tuple[str, float, float] | None:
     return best
 
 
-_COMPARE = "Magnitudes of different perturbations are in different units, so this ranks the grid as tested."
+_COMPARE = (
+    "Magnitudes of different perturbations are in different units, "
+    "so this ranks the grid as tested."
+)
 
 
 def _accuracy_sentences(info: RunInfo, tol: float, level: float | None, size: str) -> list[str]:
@@ -262,7 +265,7 @@ def _error_sentences(info: RunInfo, tol: float, level: float | None, size: str) 
         unit = _unit(info, label)
         at = dict(zip(mags.tolist(), v.tolist()))
 
-        def _rel(m: float) -> str:
+        def _rel(m: float, at: dict[float, float] = at) -> str:
             return f"{fmt_value(at[m], metric)} ({100 * (at[m] / clean - 1):+.0f}%)"
 
         if first_bad is None:
@@ -289,7 +292,8 @@ def _error_sentences(info: RunInfo, tol: float, level: float | None, size: str) 
     if w is not None and len(info.labels) > 1 and clean > 0 and w[2] > clean:
         out.append(
             f"The largest damage on this grid comes from {w[0]}: at its largest tested magnitude "
-            f"({fmt_magnitude(w[1])}) the {short} is {w[2] / clean:.2f}× its clean value. {_COMPARE}"
+            f"({fmt_magnitude(w[1])}) the {short} is {w[2] / clean:.2f}× its clean value. "
+            f"{_COMPARE}"
         )
     return out
 
