@@ -39,7 +39,7 @@ from perturbkit.engine.cells import Cell, CellResult, Group, Job, compute_group
 from perturbkit.engine.result import TABLE_COLUMNS, SweepResult
 from perturbkit.exceptions import DataError, ParameterError
 from perturbkit.metrics import check_metrics, make_stats
-from perturbkit.perturbations.base import Perturbation, _as_perturbation
+from perturbkit.perturbations.base import Perturbation, Reference, _as_perturbation
 
 __all__ = ["Sweep", "sweep"]
 
@@ -190,9 +190,7 @@ class Sweep:
     def _fit_perturbations(self, perts: list[Perturbation]) -> list[Perturbation]:
         ref: Any = self.reference
         if ref is None:
-            ref = (
-                pd.DataFrame(self.X_, columns=self.feature_names) if self.feature_names else self.X_
-            )
+            ref = Reference(self.X_, self.feature_names)
         elif self.X_.dtype == object:
             ref = as_text_batch(ref, name="reference")
         else:

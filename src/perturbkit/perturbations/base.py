@@ -35,10 +35,40 @@ from perturbkit._types import SeedLike
 from perturbkit._validation import check_magnitude, check_param
 from perturbkit.exceptions import ParameterError
 
-__all__ = ["FORMAT_VERSION", "Combine", "Compose", "Perturbation"]
+__all__ = ["FORMAT_VERSION", "Combine", "Compose", "Perturbation", "Reference"]
 
 FORMAT_VERSION = 1
 """Version of the serialised pipeline format ``{"perturbkit": 1, "steps": [...]}``."""
+
+
+class Reference:
+    """Reference data shared by the perturbations of one sweep, with memoised statistics.
+
+    It behaves as the array it holds (``np.asarray(ref)``) and exposes
+    ``columns`` (feature names) when it has them, so any ``fit(X_ref)`` works
+    on it unchanged; statistics computed once (e.g. each feature's standard
+    deviation) are shared through :meth:`memo` instead of being recomputed by
+    every perturbation.
+    """
+
+    def __init__(self, data: np.ndarray, columns: Sequence[str] | None = None) -> None:
+        self.data = data
+        if columns is not None:
+            self.columns = list(columns)
+        self._memo: dict[str, Any] = {}
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def memo(self, key: str, compute: Any) -> Any:
+        """``compute()`` once per key for this reference."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
 
 @functools.cache

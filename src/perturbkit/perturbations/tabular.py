@@ -31,7 +31,7 @@ import numpy as np
 
 from perturbkit._validation import Columns, Interval, OneOf
 from perturbkit.exceptions import DataError, ParameterError
-from perturbkit.perturbations.base import Perturbation
+from perturbkit.perturbations.base import Perturbation, Reference
 from perturbkit.perturbations.registry import register
 
 __all__ = [
@@ -46,6 +46,25 @@ __all__ = [
     "TabularPerturbation",
     "UniformNoise",
 ]
+
+
+def _as_c_float64(X: Any) -> np.ndarray:
+    # C order: reductions sum in a layout-dependent order, and a DataFrame's array is
+    # often Fortran-ordered; the statistics must not depend on the container.
+    return np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+
+
+def _reference_stats(arr: np.ndarray) -> dict[str, Any]:
+    """Per-feature std, mean, min, max of a 2-D float64 reference (NaN ignored)."""
+    has_nan = bool(np.isnan(arr).any())
+    # All-NaN columns warn ("Mean of empty slice"); their statistics are NaN by design.
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanstd(arr, axis=0) if has_nan else arr.std(axis=0)
+        mean = np.nanmean(arr, axis=0) if has_nan else arr.mean(axis=0)
+        lo = np.nanmin(arr, axis=0) if has_nan else arr.min(axis=0)
+        hi = np.nanmax(arr, axis=0) if has_nan else arr.max(axis=0)
+    return {"scale": np.nan_to_num(scale), "mean": mean, "min": lo, "max": hi, "has_nan": has_nan}
 
 
 class TabularPerturbation(Perturbation):
@@ -66,24 +85,23 @@ class TabularPerturbation(Perturbation):
         """
         self._validate_params()
         names = getattr(X_ref, "columns", None)
-        # C order: reductions sum in a layout-dependent order, and a DataFrame's array is
-        # often Fortran-ordered; the statistics must not depend on the container.
-        arr = np.ascontiguousarray(np.asarray(X_ref, dtype=np.float64))
+        ref = X_ref if isinstance(X_ref, Reference) else Reference(_as_c_float64(X_ref))
+        arr = ref.memo("float64", lambda: _as_c_float64(ref.data))
         if arr.ndim != 2 or arr.shape[0] == 0:
             raise DataError(
                 f"{type(self).__name__}.fit needs a 2-D (rows x features) reference with at "
                 f"least one row. Got shape {arr.shape} instead."
             )
-        has_nan = bool(np.isnan(arr).any())
-        # All-NaN columns warn ("Mean of empty slice"); their statistics are NaN by design.
+        stats = ref.memo("tabular_stats", lambda: _reference_stats(arr))
+        self.scale_, self.mean_, self.min_, self.max_ = (
+            stats["scale"],
+            stats["mean"],
+            stats["min"],
+            stats["max"],
+        )
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            self.scale_ = np.nanstd(arr, axis=0) if has_nan else arr.std(axis=0)
-            self.mean_ = np.nanmean(arr, axis=0) if has_nan else arr.mean(axis=0)
-            self.min_ = np.nanmin(arr, axis=0) if has_nan else arr.min(axis=0)
-            self.max_ = np.nanmax(arr, axis=0) if has_nan else arr.max(axis=0)
-            self._fit_extra(arr, has_nan)
-        self.scale_ = np.nan_to_num(self.scale_)
+            self._fit_extra(arr, stats["has_nan"])
         self.n_features_in_ = arr.shape[1]
         self.feature_names_in_ = None if names is None else np.asarray([str(c) for c in names])
         self.column_mask_ = self._resolve_columns(arr.shape[1], self.feature_names_in_)

@@ -15,6 +15,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 from perturbkit.exceptions import ParameterError
 from perturbkit.report import figures
@@ -335,19 +336,23 @@ def _per_class_html(info: RunInfo, key: str) -> str:
     fig = figures.plot_per_class(info.result)
     chosen = figures._at_magnitude(info, g, None, "plot_per_class")
     classes = list(dict.fromkeys(g["group"]))
+    note = ""
+    if len(classes) > 30:  # a long tail of classes: the table lists the most affected
+        sel = pd.concat(
+            [g[(g["label"] == lab) & (g["magnitude"] == m)] for lab, m in chosen.items()]
+        )
+        worst = sel.groupby("group")["mean"].max().fillna(-np.inf)
+        keep = set(worst.sort_values(ascending=False).index[:30])
+        classes = [c for c in classes if c in keep]
+        note = f"<p>{_muted('The 30 classes with the largest recall drop are listed.')}</p>"
     head = ["Class", "Clean recall"] + [
         f"{_e(lab)}<br>{_muted('@ ' + fmt_magnitude(m))}" for lab, m in chosen.items()
     ]
     rows = []
     for c in classes:
         any_row = r[r["group"] == c]
-        clean = float("nan")
-        d = g[(g["group"] == c) & (g["magnitude"] == 0)]
         rz = any_row[any_row["magnitude"] == 0]
-        if len(rz):
-            clean = float(rz["mean"].iloc[0])
-        elif len(d):
-            clean = float("nan")
+        clean = float(rz["mean"].iloc[0]) if len(rz) else float("nan")
         cells = [f"<strong>{_e(c.removeprefix('class='))}</strong>", _e(fmt_value(clean, "recall"))]
         for lab, m in chosen.items():
             v = any_row[(any_row["label"] == lab) & (any_row["magnitude"] == m)]["mean"]
@@ -357,16 +362,13 @@ def _per_class_html(info: RunInfo, key: str) -> str:
                 txt += " " + _muted(_e(f"({-100 * float(dv.iloc[0]):+.1f} pts)"))
             cells.append(f'<span class="num">{txt}</span>')
         rows.append(cells)
-    if len(rows) > 30:
-        rows = rows[:30]
     cap = "Recall drop per true class (clean recall minus perturbed recall); higher is worse."
     if info.repeats > 1 and len(chosen) * min(len(classes), 20) <= 16:
         cap += " Error bars: 95% interval over the repeats."
     elif info.repeats > 1:
         cap += f" Means over {info.repeats} repeats."
-    return f'<div class="figs">{_figure(fig, key + "-per-class", cap)}</div>' + _table(
-        head, rows, cls="compact"
-    )
+    fig_html = _figure(fig, key + "-per-class", cap)
+    return f'<div class="figs">{fig_html}</div>' + _table(head, rows, cls="compact") + note
 
 
 def _error_modes_html(info: RunInfo, key: str) -> str:
