@@ -10,7 +10,7 @@ scikit-learn, PyTorch, ONNX and plain Python models::
 
 from __future__ import annotations
 
-from perturbkit import perturbations
+from perturbkit import calc, perturbations
 from perturbkit._version import __version__
 from perturbkit.analysis.thresholds import find_threshold, find_thresholds
 from perturbkit.engine import Cell, Sweep, SweepResult, sweep
@@ -27,6 +27,15 @@ from perturbkit.exceptions import (
 from perturbkit.models import Model, load_model, wrap
 from perturbkit.perturbations import Combine, Compose, Perturbation
 from perturbkit.store import Store
+
+
+def __getattr__(name: str) -> object:
+    # The report pulls in matplotlib: load it on first use.
+    if name == "write_report":
+        from perturbkit.report import write_report
+
+        return write_report
+    raise AttributeError(f"module 'perturbkit' has no attribute {name!r}")
 
 
 def load_run(run_id: str, store: str | Store = "sqlite:///perturbkit.db") -> SweepResult:
@@ -61,6 +70,7 @@ __all__ = [
     "SweepResult",
     "UnknownPerturbationError",
     "__version__",
+    "calc",
     "find_threshold",
     "find_thresholds",
     "load_model",
@@ -68,4 +78,5 @@ __all__ = [
     "perturbations",
     "sweep",
     "wrap",
+    "write_report",
 ]

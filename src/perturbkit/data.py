@@ -52,7 +52,11 @@ DATASETS: dict[str, tuple[str, str, str]] = {
         "diabetes progression: 442 patients, 10 standardised features, a disease score",
     ),
     "iris": ("load_iris", "classification", "iris flowers: 150 plants, 4 measurements, 3 species"),
-    "wine": ("load_wine", "classification", "wine: 178 wines, 13 chemical measurements, 3 cultivars"),
+    "wine": (
+        "load_wine",
+        "classification",
+        "wine: 178 wines, 13 chemical measurements, 3 cultivars",
+    ),
 }
 
 _CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.zip", ".csv.bz2", ".csv.xz")
@@ -262,7 +266,9 @@ def _load_file(
             raise DataError(f"Data file '{text}' does not exist.")
         raise _unknown(text)
     if path.is_dir():
-        raise DataError(f"Data path '{text}' is a folder; expected a .csv, .parquet, .npy or .npz file.")
+        raise DataError(
+            f"Data path '{text}' is a folder; expected a .csv, .parquet, .npy or .npz file."
+        )
     if suffix not in SUFFIXES:
         raise DataError(
             f"Data file '{text}' has an unknown suffix '{path.suffix}'; expected one of "

@@ -169,8 +169,8 @@ class DataSpec(_Strict):
             close = difflib.get_close_matches(value, list(DATASETS), n=1)
             hint = f"Did you mean '{close[0]}'? " if close else ""
             raise ValueError(
-                f"unknown data set {value!r}. {hint}Bundled: {', '.join(DATASETS)}; "
-                "or give 'path' to a .csv, .parquet, .npy or .npz file"
+                f"unknown data set. {hint}Bundled: {', '.join(DATASETS)}, or give 'path' "
+                f"to a .csv, .parquet, .npy or .npz file. Got {value!r} instead"
             )
         return value
 
@@ -505,7 +505,9 @@ def _one_line(exc: ValidationError, where: Any) -> str:
     if kind == "extra_forbidden":
         section = _SECTIONS.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
         allowed = ", ".join(section.model_fields) if section is not None else ""
-        close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields) if section else [], n=1)
+        close = difflib.get_close_matches(
+            str(loc[-1]), list(section.model_fields) if section else [], n=1
+        )
         hint = f" Did you mean '{close[0]}'?" if close else ""
         msg = f"unknown field.{hint} Allowed: {allowed}."
     elif kind == "missing":
@@ -583,9 +585,7 @@ def _build_one(spec: PerturbationSpec) -> Any:
     params = dict(spec.params)
     if spec.columns is not None:
         if "columns" in params:
-            raise ParameterError(
-                "'columns' is given both beside 'params' and inside it; keep one."
-            )
+            raise ParameterError("'columns' is given both beside 'params' and inside it; keep one.")
         params["columns"] = list(spec.columns)
     return registry.get(spec.name, **params)
 

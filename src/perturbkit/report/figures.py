@@ -9,6 +9,7 @@ one in a notebook by leaving it as the cell's value, or save it with
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
 from perturbkit.exceptions import ParameterError
 from perturbkit.report._common import (
@@ -135,7 +136,11 @@ def _xscale(ax: Any, mags: list[float]) -> None:
     """Symlog when the positive magnitudes span two decades or more, linear otherwise."""
     pos = [m for m in mags if m > 0]
     if len(pos) >= 3 and max(pos) / min(pos) >= 100:
-        ax.set_xscale("symlog", linthresh=min(pos), linscale=0.6)
+        lo, hi = min(pos), max(pos)
+        ax.set_xscale("symlog", linthresh=lo, linscale=0.6)
+        decades = range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+        ax.xaxis.set_major_locator(FixedLocator([0.0, *(10.0**k for k in decades)]))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_magnitude(v)))
 
 

@@ -176,7 +176,7 @@ def _thresholds_html(info: RunInfo, thresholds: ThresholdsArg) -> str:
                     cells.append(f'<span class="num">{fmt_magnitude(thr, 3)}</span>')
                 else:
                     top = fmt_magnitude(f["max_magnitude"].iloc[i])
-                    cells.append(f'<span class="ok">not reached</span> {_muted(f"(≤ {top})")}')
+                    cells.append(f'<span class="ok">not reached</span><br>{_muted(f"up to {top}")}')
             at_max = _e(fmt_value(float(base["value_at_max"].iloc[i]), metric))
             top = fmt_magnitude(float(base["max_magnitude"].iloc[i]))
             cells.append(f'<span class="num">{at_max}</span> {_muted("at " + top)}')
@@ -539,7 +539,7 @@ def _run_html(
         sec(
             "reproducibility",
             "Reproducibility",
-            _reproducibility_html(info, command),
+            _reproducibility_html(info, command or meta.get("command")),
             "Everything needed to compute this run again, bit for bit, in the same environment.",
         )
     )
@@ -627,7 +627,7 @@ tbody tr:nth-child(even){background:#fbfcfd}
 table.compact td,table.compact th{padding:5px 8px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
 .muted{color:var(--muted);font-size:.92em}
-.ok{color:var(--ok)}
+.ok{color:var(--ok);white-space:nowrap}
 code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f4f7;
 padding:1px 5px;border-radius:4px;overflow-wrap:anywhere}
 code.id{white-space:nowrap}
@@ -707,7 +707,7 @@ def render_html(
         + "</ul></li>"
         for (sid, name), *entries in tocs
     )
-    from perturbkit import __version__
+    from perturbkit._version import __version__
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n = len(items)
@@ -744,7 +744,8 @@ def write_report(
             gets its own section, reached from the table of contents.
         path: where to write the ``.html`` file (parent folders are created).
         title: the page title; default "Robustness report: <run name>".
-        command: the command that re-runs the experiment (for example
+        command: the command that re-runs the experiment (default: each run's
+            ``meta["command"]`` where it has one; for example
             ``perturbkit run exp.yaml``), shown in the reproducibility block.
         thresholds: tolerances for the thresholds table: a float or a list of
             floats for each run's degradation metric (accuracy_drop, flip_rate,
