@@ -3,8 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian packages the test suite uses: a real PostgreSQL server for the store tests,
+# headless Chromium for the report and dashboard checks, an offline English thesaurus
+# for synonym edits, espeak-ng for spoken test clips.
+APT_PACKAGES := postgresql chromium mythes-en-us espeak-ng
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench sysdeps clean venv
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -14,10 +18,21 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 venv: $(STAMP)
 
+# Installs the Debian packages above when they are missing (needs root, as in CI).
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "note: missing Debian packages:$$missing (the tests that need them skip); install them as root"; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/perturbkit demo --out demo-output
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -q
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from perturbkit.exceptions import PerturbkitError
 
@@ -81,7 +82,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 # -- output helpers -----------------------------------------------------------------------
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _text(value: Any) -> Text:
+    """User content (names, formulas, labels) as literal text, never rich markup."""
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+def _row(table: Table, *cells: Any, **kw: Any) -> None:
+    table.add_row(*(_text(c) for c in cells), **kw)
 
 
 def _one_line(message: str) -> str:
@@ -183,8 +193,9 @@ def _summary_table(result: Any, metric: str, *, title: str | None = None) -> Tab
         for i, (_, row) in enumerate(g.iterrows()):
             lo, hi = row["ci_low"], row["ci_high"]
             ci = "–" if not (math.isfinite(lo) and math.isfinite(hi)) else f"{lo:.4g} – {hi:.4g}"
-            delta = "–" if base is None else f"{row['mean'] - base:+.3g}"
-            table.add_row(
+            delta = "–" if base is None else _delta(row["mean"] - base, base)
+            _row(
+                table,
                 str(label) if i == 0 else "",
                 f"{row['magnitude']:g}",
                 _fmt(row["mean"]),
@@ -193,6 +204,12 @@ def _summary_table(result: Any, metric: str, *, title: str | None = None) -> Tab
                 end_section=i == len(g) - 1,
             )
     return table
+
+
+def _delta(d: float, base: float) -> str:
+    if abs(d) <= 1e-12 * max(1.0, abs(base)):  # rounding in the mean of equal repeats
+        return "0"
+    return f"{d:+.3g}"
 
 
 def _plain_sentences(result: Any) -> list[str]:
@@ -210,7 +227,7 @@ def _bullets(con: Console, lines: Sequence[str], indent: int = 0) -> None:
     grid.add_column(width=indent + 1, justify="right")
     grid.add_column()
     for line in lines:
-        grid.add_row("•", line)
+        _row(grid, "•", line)
     con.print(grid)
 
 
@@ -263,7 +280,10 @@ def _root(
 
 @app.command()
 def run(
-    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)],
+    experiment: Annotated[
+        Path,
+        typer.Argument(metavar="EXPERIMENT.yaml", help="Experiment YAML file.", show_default=False),
+    ],
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue the newest stored run of the same experiment."),
@@ -356,7 +376,9 @@ def run(
         con.print(_summary_table(result, metric, title=f"{result.meta.get('name')}: {metric}"))
         _bullets(con, _plain_sentences(result))
     verb = "resumed and finished" if resumed else "stored"
-    con.print(f"Run [bold]{result.run_id}[/bold] {verb} in {url} ({seconds:.1f} s).")
+    con.print(
+        Text.assemble("Run ", (str(result.run_id), "bold"), f" {verb} in {url} ({seconds:.1f} s).")
+    )
     if out is not None:
         con.print(f"Report: {out}")
     if not quiet:
@@ -407,6 +429,8 @@ def runs(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
       perturbkit runs
       perturbkit runs --store sqlite:///demo/perturbkit.db --json
     """
+    import pandas as pd
+
     with _user_errors(), _open_store(store) as st:
         frame = st.list_runs()
     if json_out:
@@ -417,11 +441,15 @@ def runs(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
         con.print(f"No runs in {_store_url(store)} yet; try: perturbkit demo")
         return
     table = Table(title=f"Runs in {_store_url(store)}", title_justify="left")
-    for col in ("run id", "name", "status", "created (UTC)", "cells", "seed"):
-        table.add_column(col, justify="right" if col in ("cells", "seed") else "left")
+    table.add_column("run id", no_wrap=True)
+    table.add_column("name")
+    table.add_column("status")
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("cells", justify="right")
+    table.add_column("seed", justify="right", max_width=12, no_wrap=True, overflow="ellipsis")
     for r in frame.itertuples(index=False):
-        created = r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at is not None else ""
-        table.add_row(r.run_id, r.name, r.status, created, str(r.n_cells), str(r.root_seed))
+        created = "" if pd.isna(r.created_at) else r.created_at.strftime("%Y-%m-%d %H:%M")
+        _row(table, r.run_id, r.name, r.status, created, r.n_cells, r.root_seed)
     con.print(table)
 
 
@@ -486,7 +514,7 @@ def show(
     if meta.get("command"):
         rows.append(("command", str(meta["command"])))
     for k, v in rows:
-        info.add_row(k, v)
+        _row(info, k, v)
     con.print(info)
     perts = meta.get("perturbations") or []
     if perts:
@@ -495,7 +523,7 @@ def show(
         pt.add_column("id")
         pt.add_column("unit of magnitude")
         for p in perts:
-            pt.add_row(str(p.get("label")), str(p.get("id")), str(p.get("unit")))
+            _row(pt, p.get("label"), p.get("id"), p.get("unit"))
         con.print(pt)
     if chosen is not None and not result.table.empty:
         con.print(_summary_table(result, chosen, title=f"{record['name']}: {chosen}"))
@@ -566,15 +594,15 @@ def perturbations(
         _print_json(items)
         return
     table = Table(title="Perturbations", title_justify="left", show_lines=True)
-    table.add_column("name", style="bold")
+    table.add_column("name", style="bold", no_wrap=True)
     table.add_column("version", justify="right")
     table.add_column("modality")
     table.add_column("one unit of magnitude is")
-    table.add_column("parameters")
+    table.add_column("parameters (all take columns=)")
     for d in items:
         mx = "" if d["max_magnitude"] is None else f" (max {d['max_magnitude']:g})"
-        params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items())
-        table.add_row(d["name"], str(d["version"]), d["modality"], f"{d['unit']}{mx}", params)
+        params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items() if k != "columns")
+        _row(table, d["name"], d["version"], d["modality"], f"{d['unit']}{mx}", params)
     _out().print(table)
 
 
@@ -610,7 +638,11 @@ def demo(
     for r in res.results:
         metric = _primary_metric(r)
         base = r.baseline.get(metric) if metric else None
-        con.print(f"[bold]{r.meta.get('name')}[/bold]: run {r.run_id}, clean {metric} {_fmt(base)}")
+        con.print(
+            Text.assemble(
+                (str(r.meta.get("name")), "bold"), f": run {r.run_id}, clean {metric} {_fmt(base)}"
+            )
+        )
         sentences = _plain_sentences(r)
         picked = sentences[:1] + [s for s in sentences if s.startswith("The largest damage")]
         _bullets(con, picked, indent=2)
@@ -636,7 +668,7 @@ def _calc_output(result: Any, json_out: bool) -> None:
         _print_json(result.to_dict())
         return
     con = _out()
-    con.print(result.summary())
+    con.print(_text(result.summary()))
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -647,11 +679,11 @@ def _calc_output(result: Any, json_out: bool) -> None:
             shown = _fmt(v, 6)
         else:
             shown = "–" if v is None else str(v)
-        table.add_row(k, shown)
+        _row(table, k, shown)
     con.print(table)
     warning = getattr(result, "warning", None)
     if warning:
-        con.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+        con.print(Text.assemble(("warning: ", "bold yellow"), str(warning)))
 
 
 @calc_app.command("drop")
@@ -827,6 +859,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = command.main(args=args, prog_name="perturbkit", standalone_mode=False)
     except click_exception as exc:  # usage errors: unknown option, missing argument, …
+        if not exc.format_message().strip():  # no arguments: the help was printed
+            return EXIT_BAD_INPUT
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         typer.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)

@@ -330,6 +330,20 @@ def _read_frame(text: str, path: Path, suffix: str) -> pd.DataFrame:
 def _load_numpy(
     text: str, path: Path, suffix: str, target: str | None
 ) -> tuple[np.ndarray, np.ndarray | None, DataInfo]:
+    if suffix in _NPY and target is not None:
+        raise ParameterError(
+            f"A .npy file holds features only, so 'target' cannot be used with '{text}'; "
+            f"save X and y together in an .npz archive. Got target={target!r}."
+        )
+    magic = b"\x93NUMPY" if suffix in _NPY else b"PK"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(magic))
+    except OSError as exc:
+        raise DataError(f"Data file '{text}' could not be read: {_first_line(exc)[:200]}") from exc
+    if head != magic:
+        what = "a NumPy .npy file" if suffix in _NPY else "a NumPy .npz archive"
+        raise DataError(f"Data file '{text}' could not be read: it is not {what}.")
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -345,11 +359,6 @@ def _load_numpy(
     if suffix in _NPY:
         if not isinstance(loaded, np.ndarray):  # pragma: no cover - np.load of .npy
             raise DataError(f"Data file '{text}' does not hold one array.")
-        if target is not None:
-            raise ParameterError(
-                f"A .npy file holds features only, so 'target' cannot be used with '{text}'; "
-                f"save X and y together in an .npz archive. Got target={target!r}."
-            )
         X = loaded
         label = None
     else:
@@ -373,15 +382,15 @@ def _load_numpy(
                     f"Data file '{text}' holds Python objects, which load only with pickle; "
                     "save plain numeric arrays instead."
                 ) from exc
+    if X.ndim == 0:
+        raise DataError(f"Data file '{text}' holds a scalar; expected a (rows x features) array.")
     info = DataInfo(
         source=text,
         format=suffix.lstrip("."),
-        n_rows=int(X.shape[0]) if X.ndim else 0,
-        n_rows_total=int(X.shape[0]) if X.ndim else 0,
+        n_rows=int(X.shape[0]),
+        n_rows_total=int(X.shape[0]),
         n_features=int(np.prod(X.shape[1:])) if X.ndim > 1 else 1,
         feature_names=None,
         target=label,
     )
-    if X.ndim == 0:
-        raise DataError(f"Data file '{text}' holds a scalar; expected a (rows x features) array.")
     return X, y, info

@@ -219,6 +219,7 @@ class Experiment(_Strict):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
+    _lines: Any = PrivateAttr(default=None)
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -289,20 +290,38 @@ class Experiment(_Strict):
         return _resolve_entry_point(str(self.model.entry_point), self._base_dir)
 
     # -- the pieces of the sweep --------------------------------------------------
+    def _in_field(self, loc: tuple[Any, ...], err: PerturbkitError) -> PerturbkitError:
+        """``err`` with the file, line and field path in front (same error class)."""
+        shown = os.fspath(self._source) if self._source is not None else "experiment"
+        line = None if self._lines is None else self._lines.line(loc)
+        where = f"{shown}:{line}" if line is not None else shown
+        try:
+            return type(err)(f"{where}: {_path(loc)}: {err}")
+        except Exception:  # pragma: no cover - an error class with another signature
+            return err
+
     def load_data(self) -> tuple[Any, Any, Any]:
         """``(X, y, info)`` as :func:`perturbkit.data.load_data` returns them."""
         from perturbkit.data import load_data
 
         d = self.data
         spec = d.dataset if d.dataset is not None else str(self.resolve_path(str(d.path)))
-        return load_data(
-            spec,
-            target=d.target,
-            features=d.features,
-            limit=d.limit,
-            sample=d.sample,
-            seed=0 if self.seed is None else self.seed,
-        )
+        try:
+            return load_data(
+                spec,
+                target=d.target,
+                features=d.features,
+                limit=d.limit,
+                sample=d.sample,
+                seed=0 if self.seed is None else self.seed,
+            )
+        except PerturbkitError as err:
+            field = "dataset" if d.dataset is not None else "path"
+            if "'target'" in str(err) or "Target column" in str(err):
+                field = "target"
+            elif "eature column" in str(err) or "'features'" in str(err):
+                field = "features"
+            raise self._in_field(("data", field), err) from err
 
     def load_model(self) -> Any:
         """The wrapped model (:func:`perturbkit.load_model`, or the factory's product)."""
@@ -310,17 +329,21 @@ class Experiment(_Strict):
 
         m = self.model
         spec = self.model_spec()
-        if m.call:
-            return wrap(_call_factory(spec, str(m.entry_point), m.kwargs), task=m.task)
-        return load_model(
-            spec,
-            kind=m.kind,
-            task=m.task,
-            allow_pickle=m.allow_pickle,
-            state_dict=None if m.state_dict is None else self.resolve_path(m.state_dict),
-            trusted=tuple(m.trust),
-            factory_kwargs=m.kwargs or None,
-        )
+        field = "path" if m.path is not None else "entry_point"
+        try:
+            if m.call:
+                return wrap(_call_factory(spec, str(m.entry_point), m.kwargs), task=m.task)
+            return load_model(
+                spec,
+                kind=m.kind,
+                task=m.task,
+                allow_pickle=m.allow_pickle,
+                state_dict=None if m.state_dict is None else self.resolve_path(m.state_dict),
+                trusted=tuple(m.trust),
+                factory_kwargs=m.kwargs or None,
+            )
+        except PerturbkitError as err:
+            raise self._in_field(("model", field), err) from err
 
     def build_perturbations(self) -> tuple[list[Any], dict[str, list[float]]]:
         """The perturbation instances and the magnitude grid of each (keyed by label)."""
@@ -469,6 +492,7 @@ def _validate(
         raise ExperimentError(_one_line(exc, where)) from None
     exp._base_dir = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
     exp._source = Path(source) if source is not None else None
+    exp._lines = lines
     _check(exp, where)
     return exp
 

@@ -1,30 +1,16 @@
 """A PostgreSQL URL works the same for a team's shared store as SQLite does.
 
-These tests start their own throwaway PostgreSQL server (``initdb`` and
-``pg_ctl`` on a free loopback port, trust auth, data in a temporary folder)
-once per session, give every test a fresh database on it, and stop the server
-at the end. They need the PostgreSQL server binaries (Debian/Ubuntu:
-``apt-get install postgresql``) and the psycopg driver (``pip install
-'psycopg[binary]'``); without either they are skipped with a message naming
-what to install. PostgreSQL refuses to run as root, so under root the server
-runs as the ``postgres`` system user (or ``nobody``).
+Every test gets a fresh database on the session's own throwaway PostgreSQL
+server (``pg_server`` and ``pg_url`` in ``conftest.py``, which say what they
+need and how they skip without it).
 """
 
 from __future__ import annotations
 
-import glob
-import itertools
 import math
-import os
-import re
-import shutil
-import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +24,6 @@ from sqlalchemy.pool import NullPool
 import perturbkit as pk
 from perturbkit.store import SCHEMA_VERSION, Store
 
-NO_DRIVER = "psycopg is not installed: pip install 'psycopg[binary]'"
-NO_SERVER = (
-    "the PostgreSQL server binaries initdb and pg_ctl are not found: "
-    "apt-get install postgresql (Debian/Ubuntu), or put them on PATH"
-)
 KW: dict[str, Any] = dict(
     magnitudes=[0.0, 0.25, 0.5],
     repeats=2,
@@ -56,159 +37,7 @@ def perturbations() -> list[Any]:
     return ["gaussian_noise", pk.perturbations.get("missing_values", fill="mean")]
 
 
-# -- the server -------------------------------------------------------------------------
-
-
-def _bin_dir() -> Path | None:
-    """The folder holding ``initdb`` and ``pg_ctl``: on PATH, or Debian's/RHEL's place."""
-    found = shutil.which("initdb")
-    candidates = [Path(found).resolve().parent] if found else []
-
-    def version(path: str) -> tuple[int, ...]:
-        return tuple(int(n) for n in re.findall(r"\d+", path))
-
-    for pattern in ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin"):
-        candidates += [Path(p) for p in sorted(glob.glob(pattern), key=version, reverse=True)]
-    for folder in candidates:
-        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
-            return folder
-    return None
-
-
-def _run_as() -> dict[str, Any]:
-    """subprocess arguments that drop root to an unprivileged user; ``{}`` when not root."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return {}
-    import pwd
-
-    for name in ("postgres", "nobody"):
-        try:
-            user = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    pytest.skip("PostgreSQL refuses to run as root, and there is no 'postgres' or 'nobody' user")
-
-
-def _traversable(folder: Path) -> bool:
-    """Whether every user may walk down to ``folder`` (the server's user must)."""
-    return all(p.stat().st_mode & stat.S_IXOTH for p in (folder, *folder.parents))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A throwaway PostgreSQL server on 127.0.0.1; ``url(db)`` names a database on it."""
-
-    def __init__(self, bin_dir: Path, base: Path, run_as: dict[str, Any]) -> None:
-        self.bin_dir = bin_dir
-        self.base = base
-        self.data = base / "data"
-        self.log = base / "server.log"
-        self.run_as = run_as
-        self.port = 0
-        self._names = itertools.count()
-        self._env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
-            "LC_ALL": "C",
-            "HOME": str(base),
-        }
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        # Output into a file, not a pipe: the server that pg_ctl starts keeps no pipe open.
-        with tempfile.TemporaryFile("w+") as out:
-            proc = subprocess.run(
-                [str(self.bin_dir / args[0]), *args[1:]],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.base,
-                env=self._env,
-                timeout=60,
-                check=False,
-                text=True,
-                **self.run_as,
-            )
-            out.seek(0)
-            proc.stdout = out.read()
-        return proc
-
-    def _fail(self, what: str, proc: subprocess.CompletedProcess[str]) -> None:
-        log = self.log.read_text(errors="replace") if self.log.is_file() else ""
-        pytest.fail(f"{what} failed ({proc.returncode}):\n{proc.stdout}\n{log}", pytrace=False)
-
-    def start(self) -> None:
-        init = self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-            "--no-sync", "--encoding=UTF8", "--locale=C",
-        )  # fmt: skip
-        if init.returncode != 0:
-            self._fail("initdb", init)
-        for _ in range(3):  # another process may take the free port before the server does
-            self.port = _free_port()
-            options = (
-                f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
-            started = self._run(
-                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                "-w", "-t", "30", "start",
-            )  # fmt: skip
-            if started.returncode == 0:
-                return
-        self._fail("pg_ctl start", started)
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        name = f"store_{next(self._names)}"
-        engine = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        finally:
-            engine.dispose()
-        return self.url(name)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
-    pytest.importorskip("psycopg", reason=NO_DRIVER)
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        pytest.skip(NO_SERVER)
-    run_as = _run_as()
-    parent = Path(tempfile.gettempdir())
-    if run_as and not _traversable(parent):
-        parent = Path("/tmp")
-        if not _traversable(parent):
-            pytest.skip("no temporary folder that the PostgreSQL server's user can reach")
-    base = Path(tempfile.mkdtemp(prefix="pk-pg-", dir=parent))
-    try:
-        if run_as:
-            os.chown(base, run_as["user"], run_as["group"])
-        server = Server(bin_dir, base, run_as)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_url(pg_server: Server) -> str:
-    """A fresh, empty database on the session's server."""
-    return pg_server.new_database()
+# -- helpers ----------------------------------------------------------------------------
 
 
 def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
@@ -219,9 +48,6 @@ def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in result] if result.returns_rows else []
     finally:
         engine.dispose()
-
-
-# -- helpers ----------------------------------------------------------------------------
 
 
 def assert_same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:

@@ -1,8 +1,11 @@
 """The same store on a real PostgreSQL server.
 
-Runs only when ``PERTURBKIT_TEST_POSTGRES_URL`` names a throwaway database
-(for example ``postgresql+psycopg://user@127.0.0.1:5432/store_test``) and
-psycopg is installed. The tests drop the store's tables in that database.
+By default every test gets a fresh database on the session's own throwaway
+PostgreSQL server (``pg_server`` in ``conftest.py``, which says what it needs
+and how it skips without it). To run them against another server instead, set
+``PERTURBKIT_TEST_POSTGRES_URL`` to a throwaway database there (for example
+``postgresql+psycopg://user@127.0.0.1:5432/store_test``); the tests drop the
+store's tables in that database.
 """
 
 from __future__ import annotations
@@ -13,25 +16,25 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from _store_helpers import make_rows, new_run, write
+from sqlalchemy.pool import NullPool
 
 from perturbkit.exceptions import StoreError
 from perturbkit.store import SCHEMA_VERSION, TABLE_COLUMNS, Store, migrations
 from perturbkit.store.migrations import Migration
 
-URL = os.environ.get("PERTURBKIT_TEST_POSTGRES_URL", "")
-pytestmark = pytest.mark.skipif(not URL, reason="PERTURBKIT_TEST_POSTGRES_URL is not set")
-
+ENV_URL = "PERTURBKIT_TEST_POSTGRES_URL"
 TABLES = ("metrics", "cells", "runs", "perturbkit_schema")
 
 
-def sql(statement: str) -> list[tuple]:
-    engine = sa.create_engine(URL)
+def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
             result = conn.execute(sa.text(statement))
@@ -41,12 +44,19 @@ def sql(statement: str) -> list[tuple]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    pytest.importorskip("psycopg")
+def pg_url(request: pytest.FixtureRequest, psycopg_driver: Any) -> Iterator[str]:
+    """``$PERTURBKIT_TEST_POSTGRES_URL`` with the store's tables dropped, if it is set;
+    otherwise a fresh database on the session's server, dropped after the test."""
+    url = os.environ.get(ENV_URL, "")
+    if not url:
+        server = request.getfixturevalue("pg_server")  # started only when needed
+        with server.database() as fresh:
+            yield fresh
+        return
     drop = "; ".join(f"DROP TABLE IF EXISTS {t} CASCADE" for t in TABLES)
-    sql(drop)
-    yield URL
-    sql(drop)
+    sql(url, drop)
+    yield url
+    sql(url, drop)
 
 
 @pytest.fixture
@@ -88,7 +98,7 @@ def test_special_floats_and_strings_round_trip_bit_for_bit(pg: Store) -> None:
     assert np.signbit(pg.load_cells(run_id)["magnitude"].to_numpy()[0])
 
 
-def test_runs_cells_and_lookups(pg: Store) -> None:
+def test_runs_cells_and_lookups(pg: Store, pg_url: str) -> None:
     new_run(pg, "3f2a9c", fingerprint="fp")
     new_run(pg, "3F2", fingerprint="fp")
     write(pg, "3f2a9c", "p@1", 0, 0)
@@ -111,10 +121,10 @@ def test_runs_cells_and_lookups(pg: Store) -> None:
         pg.load_run("zzz")
     pg.delete_run("3f2a")
     assert pg.list_runs()["run_id"].tolist() == ["3F2"]
-    assert sql("SELECT count(*) FROM metrics") == [(0,)]
+    assert sql(pg_url, "SELECT count(*) FROM metrics") == [(0,)]
 
 
-def test_a_failure_mid_cell_leaves_no_half_cell(pg: Store) -> None:
+def test_a_failure_mid_cell_leaves_no_half_cell(pg: Store, pg_url: str) -> None:
     run_id = new_run(pg)
 
     def before(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -126,14 +136,14 @@ def test_a_failure_mid_cell_leaves_no_half_cell(pg: Store) -> None:
         write(pg, run_id, "p@1", 0, 0)
     sa.event.remove(pg._engine, "before_cursor_execute", before)
     assert pg.stored_cells(run_id) == set()
-    assert sql("SELECT count(*) FROM cells") == [(0,)]
+    assert sql(pg_url, "SELECT count(*) FROM cells") == [(0,)]
     write(pg, run_id, "p@1", 0, 0)
     assert len(pg.load_run(run_id)[1]) == 3
 
 
 def test_schema_version_and_migrations(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     Store(pg_url).close()
-    assert sql("SELECT version FROM perturbkit_schema") == [(SCHEMA_VERSION,)]
+    assert sql(pg_url, "SELECT version FROM perturbkit_schema") == [(SCHEMA_VERSION,)]
     path = list(migrations.MIGRATIONS)
 
     def half_then_fail(conn: sa.Connection) -> None:
@@ -149,7 +159,7 @@ def test_schema_version_and_migrations(pg_url: str, monkeypatch: pytest.MonkeyPa
         "SELECT count(*) FROM information_schema.columns "
         "WHERE table_name = 'runs' AND column_name = 'owner'"
     )
-    assert sql(owner) == [(0,)]  # the DDL rolled back
+    assert sql(pg_url, owner) == [(0,)]  # the DDL rolled back
 
     def add_owner(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner TEXT"))
@@ -157,8 +167,8 @@ def test_schema_version_and_migrations(pg_url: str, monkeypatch: pytest.MonkeyPa
     adding = Migration(SCHEMA_VERSION, "x", add_owner)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*path, adding])
     Store(pg_url).close()
-    assert sql(owner) == [(1,)]
-    assert sql("SELECT max(version) FROM perturbkit_schema") == [(SCHEMA_VERSION + 1,)]
+    assert sql(pg_url, owner) == [(1,)]
+    assert sql(pg_url, "SELECT max(version) FROM perturbkit_schema") == [(SCHEMA_VERSION + 1,)]
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION)
     with pytest.raises(StoreError, match="upgrade perturbkit"):
         Store(pg_url)
@@ -185,12 +195,12 @@ def test_processes_creating_one_store_at_once(pg_url: str) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
-    assert sql("SELECT count(*) FROM perturbkit_schema") == [(1,)]
-    assert sql("SELECT count(*) FROM runs") == [(4,)]
+    assert sql(pg_url, "SELECT count(*) FROM perturbkit_schema") == [(1,)]
+    assert sql(pg_url, "SELECT count(*) FROM runs") == [(4,)]
 
 
+@pytest.mark.usefixtures("psycopg_driver")
 def test_an_unreachable_server_is_one_line_without_the_password() -> None:
-    pytest.importorskip("psycopg")
     with pytest.raises(StoreError) as info:
         Store("postgresql+psycopg://me:s3cret@127.0.0.1:1/nowhere?connect_timeout=2")
     message = str(info.value)

@@ -1,0 +1,151 @@
+"""Peer side of benchmarks/modalities/image.py: runs in the peer venv (image_peer_venv.sh).
+
+Times imagecorruptions (the ImageNet-C code) and albumentations on the batch the
+main script wrote, one image at a time as they are used, and measures their mean
+absolute pixel change (fidelity). Never imported by perturbkit; the only input is
+the .npy batch and the JSON spec, the only output the JSON results.
+
+Run by image.py:  PEER_PYTHON _image_peers.py SPEC.json OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+
+def _time(fn, repeats):
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+    return {"median": statistics.median(ts), "iqr": q[2] - q[0], "n": repeats}
+
+
+def _change(out, X):
+    return float(np.mean(np.abs(np.asarray(out, np.float64) / 255.0 - X / 255.0)))
+
+
+def albumentations_ops(p):
+    """Our severity-3 parameters (``p``, from the spec) in albumentations' terms."""
+    import albumentations as A
+    import cv2
+
+    refl = cv2.BORDER_REFLECT_101
+    ops = {
+        "image_gaussian_noise": A.GaussNoise(std_range=(p["sigma"],) * 2, p=1.0),
+        "shot_noise": A.ShotNoise(scale_range=(1.0 / p["photons"],) * 2, p=1.0),
+        "impulse_noise": A.SaltAndPepper(
+            amount=(p["amount"],) * 2, salt_vs_pepper=(0.5, 0.5), p=1.0
+        ),
+        "gaussian_blur": A.GaussianBlur(sigma_limit=(p["blur_sigma"],) * 2, blur_limit=0, p=1.0),
+        "motion_blur": A.MotionBlur(
+            blur_limit=(p["motion_len"],) * 2, angle_range=(0, 45),
+            direction_range=(1.0, 1.0), allow_shifted=False, p=1.0,
+        ),
+        "defocus_blur": A.Defocus(
+            radius=(int(p["disk_r"]),) * 2, alias_blur=(p["disk_alias"],) * 2, p=1.0
+        ),
+        "brightness": A.RandomBrightnessContrast(
+            brightness_limit=(p["brightness"],) * 2, contrast_limit=(0, 0), p=1.0
+        ),
+        "contrast": A.RandomBrightnessContrast(
+            brightness_limit=(0, 0), contrast_limit=(p["contrast"] - 1,) * 2, p=1.0
+        ),
+        "saturation": A.ColorJitter(
+            brightness=(1, 1), contrast=(1, 1), saturation=(p["sat_a"],) * 2, hue=(0, 0), p=1.0
+        ),
+        "hue_shift": A.HueSaturationValue(
+            hue_shift_limit=(p["hue_deg"] / 2,) * 2, sat_shift_limit=(0, 0),
+            val_shift_limit=(0, 0), p=1.0,
+        ),
+        "color_temperature": A.PlanckianJitter(
+            mode="blackbody", temperature_limit=(int(p["warm_k"]),) * 2, p=1.0
+        ),
+        "jpeg_compression": A.ImageCompression(quality_range=(p["quality"],) * 2, p=1.0),
+        "pixelate": A.Downscale(
+            scale_range=(p["pixelate"],) * 2,
+            interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_NEAREST},
+            p=1.0,
+        ),
+        "lens_distortion": A.OpticalDistortion(
+            distort_limit=(p["lens_k"],) * 2, mode="camera", border_mode=refl, p=1.0
+        ),
+        "rotation": A.Affine(rotate=(p["rot_deg"],) * 2, border_mode=refl, p=1.0),
+        "translation": A.Affine(
+            translate_percent={"x": (p["shift_x"],) * 2, "y": (p["shift_y"],) * 2},
+            border_mode=refl, p=1.0,
+        ),
+        "zoom": A.Affine(scale=(p["zoom"],) * 2, border_mode=refl, p=1.0),
+        "elastic_transform": A.ElasticTransform(
+            alpha=p["elastic_alpha_px"], sigma=p["elastic_sigma_px"], border_mode=refl, p=1.0
+        ),
+    }
+    return ops
+
+
+def main() -> None:
+    spec = json.loads(open(sys.argv[1]).read())
+    if spec.get("threads"):
+        import cv2
+
+        cv2.setNumThreads(int(spec["threads"]))
+    X = np.load(spec["input"])  # uint8 NHWC
+    Xf = X[: spec["fidelity_n"]]
+    out = {"versions": {}, "imagecorruptions": {}, "albumentations": {}, "errors": {}}
+    reps = spec["repeats"]
+
+    from imagecorruptions import corrupt
+
+    import imagecorruptions
+
+    out["versions"]["imagecorruptions"] = getattr(imagecorruptions, "__version__", "1.1.2")
+    out["versions"]["numpy"] = np.__version__
+    for ours, ic_name in spec["imagecorruptions"].items():
+        np.random.seed(0)  # imagecorruptions draws from numpy's global state
+        try:
+            timing = _time(
+                lambda n=ic_name: [corrupt(img, corruption_name=n, severity=3) for img in X], reps
+            )
+            changes = []
+            for s in range(1, 6):
+                res = np.stack([corrupt(img, corruption_name=ic_name, severity=s) for img in Xf])
+                changes.append(_change(res, Xf))
+            out["imagecorruptions"][ours] = {"name": ic_name, "time": timing, "change": changes}
+        except Exception as exc:  # report, do not hide
+            out["errors"][f"imagecorruptions.{ic_name}"] = f"{type(exc).__name__}: {exc}"
+
+    try:
+        import albumentations
+
+        out["versions"]["albumentations"] = albumentations.__version__
+        ops = albumentations_ops(spec["params"])
+    except Exception as exc:
+        out["errors"]["albumentations"] = f"{type(exc).__name__}: {exc}"
+        ops = {}
+    for ours, op in ops.items():
+        try:
+            op.set_random_seed(0)
+            timing = _time(lambda op=op: [op(image=img)["image"] for img in X], reps)
+            res = np.stack([op(image=img)["image"] for img in Xf])
+            out["albumentations"][ours] = {
+                "name": type(op).__name__, "time": timing, "change": _change(res, Xf)
+            }
+        except Exception as exc:
+            out["errors"][f"albumentations.{ours}"] = f"{type(exc).__name__}: {exc}"
+    with open(sys.argv[2], "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
