@@ -29,9 +29,15 @@ from common import interleaved, run_metadata, write_json
 import perturbkit as pk
 from perturbkit._rng import BLOCK_ROWS, block_rng
 
-MAGNITUDES = [0.05, 0.1, 0.2, 0.5]
-REPEATS = 2
+MAGNITUDES = [0.05, 0.1, 0.2, 0.5, 1.0]
+REPEATS = 3
 BATCH = 8192
+# The three additive noise families, with their standardised draws written out by hand.
+NOISES = {
+    "gaussian_noise": lambda rng, shape: rng.standard_normal(shape),
+    "uniform_noise": lambda rng, shape: rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape),
+    "laplace_noise": lambda rng, shape: rng.laplace(0.0, 1.0 / np.sqrt(2.0), shape),
+}
 
 
 def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -48,25 +54,29 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def bare_loop(predict, X: np.ndarray, root: int, key: int, scale: np.ndarray) -> None:
+def bare_loop(predict, X: np.ndarray, root: int) -> None:
     """The limit: same draws, same magnitudes, same model calls; nothing else."""
     n = X.shape[0]
+    scale = X.std(axis=0)
     chunk = max(BLOCK_ROWS, (BATCH // BLOCK_ROWS) * BLOCK_ROWS)
     for s in range(0, n, chunk):  # the clean pass
         predict(X[s : s + chunk])
-    for r in range(REPEATS):
-        for s in range(0, n, chunk):
-            Xc = X[s : s + chunk]
-            z = np.concatenate(
-                [
-                    block_rng(root, key, r, (s + o) // BLOCK_ROWS).standard_normal(
-                        Xc[o : o + BLOCK_ROWS].shape
-                    )
-                    for o in range(0, Xc.shape[0], BLOCK_ROWS)
-                ]
-            )
-            for m in MAGNITUDES:
-                predict(Xc + (m * scale) * z)
+    for name, draw in NOISES.items():
+        key = pk.perturbations.get(name).key
+        for r in range(REPEATS):
+            for s in range(0, n, chunk):
+                Xc = X[s : s + chunk]
+                z = np.concatenate(
+                    [
+                        draw(
+                            block_rng(root, key, r, (s + o) // BLOCK_ROWS),
+                            Xc[o : o + BLOCK_ROWS].shape,
+                        )
+                        for o in range(0, Xc.shape[0], BLOCK_ROWS)
+                    ]
+                )
+                for m in MAGNITUDES:
+                    predict(Xc + (m * scale) * z)
 
 
 def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResult:
@@ -86,23 +96,30 @@ def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResu
     )
 
 
-def case_sklearn(n: int, d: int, repeats: int, tmp: Path) -> dict:
+def case_sklearn(kind: str, n: int, d: int, repeats: int, tmp: Path) -> dict:
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
     X, y = make_data(n, d)
-    model = LogisticRegression(max_iter=300).fit(X[:20000], y[:20000])
-    g = pk.perturbations.get("gaussian_noise")
+    if kind == "logistic":
+        model = LogisticRegression(max_iter=300).fit(X[:20000], y[:20000])
+        name = "scikit-learn LogisticRegression (the cheapest model: worst case)"
+    else:
+        model = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(
+            X[:20000], y[:20000]
+        )
+        name = "scikit-learn HistGradientBoostingClassifier(max_iter=50)"
     counter = [0]
     res = full_sweep(model, X, y, tmp, counter)
     assert res.meta["root_seed"] == 123
     times = interleaved(
         {
-            "bare": lambda: bare_loop(model.predict_proba, X, 123, g.key, X.std(axis=0)),
+            "bare": lambda: bare_loop(model.predict_proba, X, 123),
             "sweep": lambda: full_sweep(model, X, y, tmp, counter),
         },
         repeats=repeats,
     )
-    return {"case": f"scikit-learn LogisticRegression, {n} x {d}", **_ratio(times)}
+    return {"case": f"{name}, {n} x {d}", **_ratio(times)}
 
 
 def case_torch(n: int, d: int, repeats: int, tmp: Path) -> dict:
@@ -128,12 +145,11 @@ def case_torch(n: int, d: int, repeats: int, tmp: Path) -> dict:
             return torch.softmax(logits, dim=1).double().numpy()
 
     model = pk.wrap(net, task="classification")
-    g = pk.perturbations.get("gaussian_noise")
     counter = [0]
     full_sweep(model, X, y, tmp, counter)
     times = interleaved(
         {
-            "bare": lambda: bare_loop(predict, X, 123, g.key, X.std(axis=0)),
+            "bare": lambda: bare_loop(predict, X, 123),
             "sweep": lambda: full_sweep(model, X, y, tmp, counter),
         },
         repeats=repeats,
@@ -204,7 +220,8 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        results["cases"].append(case_sklearn(n, d, reps, t))
+        results["cases"].append(case_sklearn("logistic", n, d, reps, t))
+        results["cases"].append(case_sklearn("hgb", n, d, reps, t))
         if not args.skip_torch:
             results["cases"].append(case_torch(n, d, reps, t))
         results["memory"] = case_memory(n // 5, d, t)

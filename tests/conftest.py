@@ -8,6 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+# rich.style calls random.getrandbits when first imported (and scikit-learn imports
+# rich): import it here, before the global-RNG guard below starts watching.
+import rich.style  # noqa: F401
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")

@@ -1,10 +1,17 @@
-"""Every file in examples/ runs: YAML experiments through the CLI, scripts as scripts."""
+"""Every file in examples/ runs: YAML experiments through the CLI, scripts as scripts.
+
+Conventions for example scripts: they write their outputs to the current
+folder (or to ``--out``); a script with a ``--quick`` option (a smoke-test
+size) is run with it; a script that still takes more than a few seconds
+carries the comment ``# perturbkit-example: slow`` and runs with --runslow.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +26,15 @@ YAMLS = sorted(EXAMPLES.glob("*.yaml"))
 # helper modules imported by the experiments; every other .py is a script to run
 HELPERS = {"models.py"}
 SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.name not in HELPERS)
+# A script that takes more than a few seconds says so in a comment line,
+# ``# perturbkit-example: slow``, and runs only with --runslow.
+SLOW_MARK = "# perturbkit-example: slow"
+KNOWN_SLOW = {"image_robustness.py"}  # trains a CNN: about a minute on 2 cores
+
+
+def _script_param(path: Path):
+    slow = path.name in KNOWN_SLOW or SLOW_MARK in path.read_text(encoding="utf-8")
+    return pytest.param(path, id=path.name, marks=[pytest.mark.slow] if slow else [])
 
 
 def test_the_examples_are_there():
@@ -52,10 +68,20 @@ def pk_experiment(path: Path):
     return load_experiment(path)
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+OPTIONAL = {"torch", "onnx", "onnxruntime", "skops", "pyarrow"}  # the pip extras
+
+
+@pytest.mark.parametrize("path", [_script_param(p) for p in SCRIPTS])
 def test_script_runs(path, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(path), run_name="__main__")
+    monkeypatch.chdir(tmp_path)  # scripts write their outputs to the current folder
+    quick = ["--quick"] if '"--quick"' in path.read_text(encoding="utf-8") else []
+    monkeypatch.setattr(sys, "argv", [str(path), *quick])  # as `python examples/<script>.py`
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in OPTIONAL:
+            pytest.skip(f"{path.name} needs the optional {exc.name}")
+        raise
     out = capsys.readouterr().out
     if path.name == "quickstart.py":
         assert "report:" in out and "clean accuracy 0.98" in out

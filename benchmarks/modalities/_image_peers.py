@@ -42,56 +42,70 @@ def albumentations_ops(p):
     import cv2
 
     refl = cv2.BORDER_REFLECT_101
-    ops = {
-        "image_gaussian_noise": A.GaussNoise(std_range=(p["sigma"],) * 2, p=1.0),
-        "shot_noise": A.ShotNoise(scale_range=(1.0 / p["photons"],) * 2, p=1.0),
-        "impulse_noise": A.SaltAndPepper(
+    build = {
+        "image_gaussian_noise": lambda: A.GaussNoise(std_range=(p["sigma"],) * 2, p=1.0),
+        "shot_noise": lambda: A.ShotNoise(scale_range=(1.0 / p["photons"],) * 2, p=1.0),
+        "impulse_noise": lambda: A.SaltAndPepper(
             amount=(p["amount"],) * 2, salt_vs_pepper=(0.5, 0.5), p=1.0
         ),
-        "gaussian_blur": A.GaussianBlur(sigma_limit=(p["blur_sigma"],) * 2, blur_limit=0, p=1.0),
-        "motion_blur": A.MotionBlur(
-            blur_limit=(p["motion_len"],) * 2, angle_range=(0, 45),
-            direction_range=(1.0, 1.0), allow_shifted=False, p=1.0,
+        "gaussian_blur": lambda: A.GaussianBlur(
+            sigma_limit=(p["blur_sigma"],) * 2, blur_limit=0, p=1.0
         ),
-        "defocus_blur": A.Defocus(
+        "motion_blur": lambda: A.MotionBlur(
+            blur_limit=(p["motion_len"],) * 2,
+            angle_range=(0, 45),
+            direction_range=(1.0, 1.0),
+            allow_shifted=False,
+            p=1.0,
+        ),
+        "defocus_blur": lambda: A.Defocus(
             radius=(int(p["disk_r"]),) * 2, alias_blur=(p["disk_alias"],) * 2, p=1.0
         ),
-        "brightness": A.RandomBrightnessContrast(
+        "brightness": lambda: A.RandomBrightnessContrast(
             brightness_limit=(p["brightness"],) * 2, contrast_limit=(0, 0), p=1.0
         ),
-        "contrast": A.RandomBrightnessContrast(
+        "contrast": lambda: A.RandomBrightnessContrast(
             brightness_limit=(0, 0), contrast_limit=(p["contrast"] - 1,) * 2, p=1.0
         ),
-        "saturation": A.ColorJitter(
+        "saturation": lambda: A.ColorJitter(
             brightness=(1, 1), contrast=(1, 1), saturation=(p["sat_a"],) * 2, hue=(0, 0), p=1.0
         ),
-        "hue_shift": A.HueSaturationValue(
-            hue_shift_limit=(p["hue_deg"] / 2,) * 2, sat_shift_limit=(0, 0),
-            val_shift_limit=(0, 0), p=1.0,
+        "hue_shift": lambda: A.HueSaturationValue(
+            hue_shift_limit=(p["hue_deg"] / 2,) * 2,
+            sat_shift_limit=(0, 0),
+            val_shift_limit=(0, 0),
+            p=1.0,
         ),
-        "color_temperature": A.PlanckianJitter(
-            mode="blackbody", temperature_limit=(int(p["warm_k"]),) * 2, p=1.0
+        "color_temperature": lambda: A.PlanckianJitter(
+            mode="blackbody", temperature_limit=(int(p["warm_k"]), 6000), p=1.0
         ),
-        "jpeg_compression": A.ImageCompression(quality_range=(p["quality"],) * 2, p=1.0),
-        "pixelate": A.Downscale(
+        "jpeg_compression": lambda: A.ImageCompression(quality_range=(p["quality"],) * 2, p=1.0),
+        "pixelate": lambda: A.Downscale(
             scale_range=(p["pixelate"],) * 2,
             interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_NEAREST},
             p=1.0,
         ),
-        "lens_distortion": A.OpticalDistortion(
+        "lens_distortion": lambda: A.OpticalDistortion(
             distort_limit=(p["lens_k"],) * 2, mode="camera", border_mode=refl, p=1.0
         ),
-        "rotation": A.Affine(rotate=(p["rot_deg"],) * 2, border_mode=refl, p=1.0),
-        "translation": A.Affine(
+        "rotation": lambda: A.Affine(rotate=(p["rot_deg"],) * 2, border_mode=refl, p=1.0),
+        "translation": lambda: A.Affine(
             translate_percent={"x": (p["shift_x"],) * 2, "y": (p["shift_y"],) * 2},
-            border_mode=refl, p=1.0,
+            border_mode=refl,
+            p=1.0,
         ),
-        "zoom": A.Affine(scale=(p["zoom"],) * 2, border_mode=refl, p=1.0),
-        "elastic_transform": A.ElasticTransform(
+        "zoom": lambda: A.Affine(scale=(p["zoom"],) * 2, border_mode=refl, p=1.0),
+        "elastic_transform": lambda: A.ElasticTransform(
             alpha=p["elastic_alpha_px"], sigma=p["elastic_sigma_px"], border_mode=refl, p=1.0
         ),
     }
-    return ops
+    ops, errors = {}, {}
+    for name, make in build.items():
+        try:
+            ops[name] = make()
+        except Exception as exc:  # report, do not hide
+            errors[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return ops, errors
 
 
 def main() -> None:
@@ -105,14 +119,13 @@ def main() -> None:
     out = {"versions": {}, "imagecorruptions": {}, "albumentations": {}, "errors": {}}
     reps = spec["repeats"]
 
-    from imagecorruptions import corrupt
-
     import imagecorruptions
+    from imagecorruptions import corrupt
 
     out["versions"]["imagecorruptions"] = getattr(imagecorruptions, "__version__", "1.1.2")
     out["versions"]["numpy"] = np.__version__
     for ours, ic_name in spec["imagecorruptions"].items():
-        np.random.seed(0)  # imagecorruptions draws from numpy's global state
+        np.random.seed(0)  # noqa: NPY002 - imagecorruptions draws from numpy's global state
         try:
             timing = _time(
                 lambda n=ic_name: [corrupt(img, corruption_name=n, severity=3) for img in X], reps
@@ -129,7 +142,8 @@ def main() -> None:
         import albumentations
 
         out["versions"]["albumentations"] = albumentations.__version__
-        ops = albumentations_ops(spec["params"])
+        ops, errs = albumentations_ops(spec["params"])
+        out["errors"].update({f"albumentations.{k}": v for k, v in errs.items()})
     except Exception as exc:
         out["errors"]["albumentations"] = f"{type(exc).__name__}: {exc}"
         ops = {}
@@ -139,7 +153,9 @@ def main() -> None:
             timing = _time(lambda op=op: [op(image=img)["image"] for img in X], reps)
             res = np.stack([op(image=img)["image"] for img in Xf])
             out["albumentations"][ours] = {
-                "name": type(op).__name__, "time": timing, "change": _change(res, Xf)
+                "name": type(op).__name__,
+                "time": timing,
+                "change": _change(res, Xf),
             }
         except Exception as exc:
             out["errors"][f"albumentations.{ours}"] = f"{type(exc).__name__}: {exc}"

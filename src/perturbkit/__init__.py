@@ -28,13 +28,23 @@ from perturbkit.models import Model, load_model, wrap
 from perturbkit.perturbations import Combine, Compose, Perturbation
 from perturbkit.store import Store
 
+_LAZY = {
+    # name: module. The report pulls in matplotlib, experiments pydantic: load on first use.
+    "write_report": "perturbkit.report",
+    "load_data": "perturbkit.data",
+    "DataInfo": "perturbkit.data",
+    "Experiment": "perturbkit.experiment",
+    "load_experiment": "perturbkit.experiment",
+    "run_experiment": "perturbkit.experiment",
+    "run_demo": "perturbkit.demo",
+}
+
 
 def __getattr__(name: str) -> object:
-    # The report pulls in matplotlib: load it on first use.
-    if name == "write_report":
-        from perturbkit.report import write_report
+    if name in _LAZY:
+        import importlib
 
-        return write_report
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'perturbkit' has no attribute {name!r}")
 
 
@@ -52,7 +62,7 @@ def load_run(run_id: str, store: str | Store = "sqlite:///perturbkit.db") -> Swe
     return SweepResult(table, meta)
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "Cell",
     "Combine",
     "Compose",
@@ -79,4 +89,10 @@ __all__ = [
     "sweep",
     "wrap",
     "write_report",
+    "DataInfo",
+    "Experiment",
+    "load_data",
+    "load_experiment",
+    "run_demo",
+    "run_experiment",
 ]

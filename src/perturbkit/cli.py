@@ -348,6 +348,8 @@ def run(
             )
         except KeyboardInterrupt:
             _interrupted(exp, url, before, experiment, store)
+        except PerturbkitError as exc:
+            _fail(f"{exc}{_failed_run_note(exp, url, before)}")
         out = write_experiment_report(exp, result, report)
     seconds = time.perf_counter() - t0
     resumed = result.run_id in before
@@ -394,6 +396,25 @@ def _known_runs(url: str) -> set[str]:
 
     with Store(url) as st:
         return set(st.list_runs()["run_id"])
+
+
+def _failed_run_note(exp: Any, url: str, before: set[str]) -> str:
+    """Where a sweep failed after its run was created, say what the store keeps."""
+    try:
+        from perturbkit import Store
+
+        with Store(url) as st:
+            runs = st.list_runs()
+    except PerturbkitError:
+        return ""
+    new = runs[(runs["name"] == exp.run_name) & ~runs["run_id"].isin(list(before))]
+    if new.empty:
+        return ""
+    row = new.iloc[0]
+    return (
+        f" (run {row['run_id']} is kept in {url} as '{row['status']}' with its "
+        f"{int(row['n_cells'])} finished cells)"
+    )
 
 
 def _interrupted(exp: Any, url: str, before: set[str], path: Path, store: str | None) -> NoReturn:
@@ -598,10 +619,10 @@ def perturbations(
     table.add_column("version", justify="right")
     table.add_column("modality")
     table.add_column("one unit of magnitude is")
-    table.add_column("parameters (all take columns=)")
+    table.add_column("parameters (defaults)")
     for d in items:
         mx = "" if d["max_magnitude"] is None else f" (max {d['max_magnitude']:g})"
-        params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items() if k != "columns")
+        params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items())
         _row(table, d["name"], d["version"], d["modality"], f"{d['unit']}{mx}", params)
     _out().print(table)
 

@@ -317,6 +317,3 @@ def test_demo_into_tmp_path(runner, tmp_path):
     result = pk.load_run(info["runs"][0]["run_id"], str(out / "perturbkit.db"))
     assert result.table["perturbation"].nunique() == 9
     assert set(result.table["repeat"]) == {0, 1, 2}
-    human = runner.invoke(app, ["demo", "--out", str(out), "-q"])  # resumes: no new runs
-    _ok(human)
-    assert "Report:" in human.stdout and len(runs_in(str(out / "perturbkit.db"))) == 2

@@ -7,6 +7,7 @@ entry here fails ``test_every_image_perturbation_has_a_test_entry``.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,8 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "saturation": [{}, {"direction": "down"}, {"direction": "up", "layout": "NHWC"}],
     "hue_shift": [{}, {"direction": "positive"}, {"direction": "negative", "layout": "NHWC"}],
     "color_temperature": [{}, {"direction": "warm"}, {"direction": "cool", "layout": "NHWC"}],
-    "jpeg_compression": [{}, {"layout": "NHWC"}],
+    "jpeg_compression": [{}, {"layout": "NHWC"}]
+    + ([{"codec": "simplejpeg"}] if importlib.util.find_spec("simplejpeg") else []),
     "pixelate": [{}, {"layout": "NHWC"}],
     "lens_distortion": [{}, {"kind": "barrel"}, {"kind": "pincushion", "layout": "NHWC"}],
     "rotation": [{}, {"direction": "clockwise"}, {"direction": "counterclockwise"}],
@@ -103,9 +105,7 @@ def test_contract_on_torch_tensors_and_float16(name: str) -> None:
 
 def test_check_registry_on_images() -> None:
     X = np.random.default_rng(2).random((4, 3, 16, 16)).astype(np.float32)
-    assert check_registry(X, modality="image", magnitudes=(1.0, 4.5)) == perturbations.list(
-        "image"
-    )
+    assert check_registry(X, modality="image", magnitudes=(1.0, 4.5)) == perturbations.list("image")
 
 
 @pytest.mark.parametrize(

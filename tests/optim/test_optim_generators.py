@@ -93,7 +93,10 @@ def test_scaled_noise_is_relative_to_each_coordinate():
 
 def test_orthogonal_noise_is_orthogonal_to_each_gradient_tensor():
     gen_g = torch.Generator().manual_seed(3)
-    grads = [torch.randn(50, 40, generator=gen_g, dtype=torch.float64), torch.zeros(7, dtype=torch.float64)]
+    grads = [
+        torch.randn(50, 40, generator=gen_g, dtype=torch.float64),
+        torch.zeros(7, dtype=torch.float64),
+    ]
     ps = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
     opt = PerturbedOptimizer(torch.optim.SGD(ps, lr=1.0), OrthogonalGradientNoise(0.5), seed=0)
     for p, g in zip(ps, grads):
@@ -170,7 +173,9 @@ def test_seed_resolution_optimizer_then_generator_then_fresh_entropy():
     p = torch.nn.Parameter(torch.zeros(3))
     opt = PerturbedOptimizer(torch.optim.SGD([p], lr=1.0), GaussianGradientNoise(0.1))
     assert isinstance(opt.seed_, int)  # fresh entropy, recorded
-    other = PerturbedOptimizer(torch.optim.SGD([p], lr=1.0), GaussianGradientNoise(0.1, seed=1), seed=2)
+    other = PerturbedOptimizer(
+        torch.optim.SGD([p], lr=1.0), GaussianGradientNoise(0.1, seed=1), seed=2
+    )
     assert other.seed_ == 2
 
 

@@ -239,16 +239,20 @@ def _one_sample_upper(
 
 
 def _bootstrap_means(G: np.ndarray, n_bootstrap: int, root: int, key: int) -> np.ndarray:
-    """Means of ``n_bootstrap`` resamples of the rows; resample b has its own stream."""
+    """Means of ``n_bootstrap`` resamples of the rows.
+
+    Resamples come in fixed logical blocks (their size depends only on the
+    number of rows), each block from its own stream: the means do not depend
+    on how the work is chunked.
+    """
     n, c = G.shape
+    per = int(max(1, min(64, _BLOCK_ELEMENTS // n)))
     out = np.empty((n_bootstrap, c))
-    chunk = max(1, min(n_bootstrap, _ELEMENTS // max(n, 1)))
-    for start in range(0, n_bootstrap, chunk):
-        stop = min(n_bootstrap, start + chunk)
-        W = np.empty((stop - start, n))
-        for j, b in enumerate(range(start, stop)):
-            idx = stream(root, key, 2, b).integers(0, n, size=n)
-            W[j] = np.bincount(idx, minlength=n)
+    for blk, start in enumerate(range(0, n_bootstrap, per)):
+        stop = min(n_bootstrap, start + per)
+        idx = stream(root, key, 2, blk).integers(0, n, size=(stop - start, n))
+        idx += (np.arange(stop - start) * n)[:, None]
+        W = np.bincount(idx.ravel(), minlength=(stop - start) * n).reshape(stop - start, n)
         out[start:stop] = (W @ G) / n
     return out
 

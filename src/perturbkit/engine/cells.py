@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from perturbkit.exceptions import ModelError
 from perturbkit.metrics import make_stats
 from perturbkit.perturbations.base import Perturbation
 
@@ -160,7 +161,13 @@ def compute_group(job: Job, group: Group, *, on_chunk: Any = None) -> list[CellR
         aux = job.aux.get(start)
         t0 = time.perf_counter()
         for k, Xp in _draw_and_apply(p, Xc, start, job, group.repeat, mags):
-            P = job.predict(Xp, start)
+            try:
+                P = job.predict(Xp, start)
+            except ModelError as exc:
+                raise ModelError(
+                    f"{exc} (perturbed by {p.label} at magnitude {mags[k]:g}, "
+                    f"repeat {group.repeat})"
+                ) from exc
             if aux is None:
                 stats[k].update(P0, P, yc, starts)
             else:

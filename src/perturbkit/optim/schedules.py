@@ -231,9 +231,9 @@ class AdaptiveSchedule(Schedule):
     loss has not improved on its best by a relative ``threshold`` for
     ``patience`` steps, the factor is multiplied by ``factor`` (not below
     ``min_factor``). ``monitor="grad_norm"`` sets the factor to the ratio of
-    the gradient norm's moving average (decay ``ema``) to its first value,
-    clipped to ``[min_factor, max_factor]``: the noise shrinks with the
-    gradient.
+    the gradient norm's moving average (decay ``ema``) to its first non-zero
+    value, clipped to ``[min_factor, max_factor]``: the noise shrinks with
+    the gradient (and stays at 1 until a non-zero gradient is seen).
 
     With ``rise`` set, the factor rises again near convergence: while the
     gradient norm's moving average is below ``rise_below`` (a stationary
@@ -338,11 +338,10 @@ class AdaptiveSchedule(Schedule):
             self.grad_ema_ = (
                 grad_norm if self.grad_ema_ is None else a * self.grad_ema_ + (1 - a) * grad_norm
             )
-            if self.grad_ref_ is None:
-                self.grad_ref_ = self.grad_ema_
-            if self.monitor == "grad_norm":
-                ref = self.grad_ref_ if self.grad_ref_ > 0 else 1.0
-                self.value_ = self.grad_ema_ / ref
+            if self.grad_ref_ is None and self.grad_ema_ > 0:
+                self.grad_ref_ = self.grad_ema_  # the first non-zero gradient sets the scale
+            if self.monitor == "grad_norm" and self.grad_ref_ is not None:
+                self.value_ = self.grad_ema_ / self.grad_ref_
             if self.rise is not None:
                 if self.grad_ema_ < float(self.rise_below):  # type: ignore[arg-type]
                     self.boost_ = min(self.boost_ * float(self.rise), 1e12)

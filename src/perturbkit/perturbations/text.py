@@ -6,12 +6,13 @@ output is the same kind of container with one string per input string.
 **Magnitude** is the fraction of eligible units touched, at most 1. A unit is
 a character for the character-level perturbations and a word for the
 word-level ones, and *eligible* means the perturbation can act on it and it is
-not protected (each class says which units are eligible). ``sample`` draws one
+not protected (each class says which units are eligible;
+:meth:`TextPerturbation.count_eligible` counts them). ``sample`` draws one
 uniform ``u`` per unit (and one ``v`` per unit to choose the replacement);
 a unit is touched iff ``u < magnitude``, so what is touched at 0.1 is also
 touched at 0.2, with the same replacement (common random numbers), and the
-expected fraction of eligible units touched is exactly the magnitude (the
-swaps touch two units per edit; see :class:`CharSwap` and :class:`WordSwap`).
+expected fraction of eligible units touched is the magnitude. (Swaps touch
+two units per edit: see :class:`CharSwap` and :class:`WordSwap`.)
 
 **Protected tokens.** ``protect_numbers=True`` (the default) leaves every
 whitespace-separated token that contains a digit untouched ("3.5", "$20",
@@ -21,17 +22,17 @@ perturbations never drop, move, duplicate or replace a word that overlaps a
 protected span.
 
 **How it runs.** The batch is encoded once into one flat array of Unicode
-code points; every edit is a vectorised numpy operation on that array (table
-look-ups, masks, a splice that emits 0, 1 or 2 code points per character, a
-gather of word segments), and the strings are decoded once at the end. Only
-the synonym look-up touches Python objects per word (a dictionary look-up of
-the candidate words). Character classes (letter, digit, space, punctuation,
-case) cover the Basic Multilingual Plane; code points above U+FFFF (emoji) are
-never edited. The draws are per unit of the batch being perturbed: the same
-string in another batch gets other edits, as with every perturbation. When a
-step of a :class:`~perturbkit.Combine` or :class:`~perturbkit.Compose` runs on
-text that an earlier step lengthened, the extra units reuse the row's draws
-cyclically.
+code points. Every edit is a vectorised numpy operation on that array: a
+table look-up of character classes, the positions where ``u < magnitude``,
+sparse substitutions, insertions and deletions at those positions, or a
+gather of word segments. The strings are decoded once at the end. Only the
+synonym look-up touches Python objects per word (a dictionary look-up of the
+candidate words). Character classes (letter, digit, space, punctuation, case)
+cover the Basic Multilingual Plane; code points above U+FFFF (emoji) are never
+edited. The draws are per unit of the batch being perturbed, as with every
+perturbation. When a step of a :class:`~perturbkit.Combine` or
+:class:`~perturbkit.Compose` runs on text that an earlier step lengthened,
+the extra units reuse the row's draws cyclically.
 
 Catalogue (registry name: what one touched unit becomes):
 
@@ -84,61 +85,14 @@ __all__ = [
 
 _BMP = 0x10000
 _SPACE_CODE = 32
+_EMPTY = np.zeros(0, np.int64)
 
+# Character classes, one bit each in the flags table.
+ALPHA, DIGIT, SPACE, PUNCT, KEY, OCR, CASE = 1, 2, 4, 8, 16, 32, 64
+ALNUM = ALPHA | DIGIT
 
 # -- character tables ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Tables:
-    alnum: np.ndarray
-    alpha: np.ndarray
-    digit: np.ndarray
-    space: np.ndarray
-    punct: np.ndarray
-    swapcase: np.ndarray  # 0 where the case swap is not one code point
-
-
-@functools.cache
-def _tables() -> _Tables:
-    chars = [chr(c) for c in range(_BMP)]
-    alpha = np.fromiter((ch.isalpha() for ch in chars), bool, _BMP)
-    digit = np.fromiter((ch.isdigit() for ch in chars), bool, _BMP)
-    space = np.fromiter((ch.isspace() for ch in chars), bool, _BMP)
-    punct = np.fromiter((unicodedata.category(ch).startswith("P") for ch in chars), bool, _BMP)
-
-    def swapped(ch: str) -> int:
-        s = ch.swapcase()
-        return ord(s) if len(s) == 1 and s != ch and ord(s) < _BMP else 0
-
-    swap = np.fromiter((swapped(ch) for ch in chars), np.uint32, _BMP)
-    return _Tables(alpha | digit, alpha, digit, space, punct, swap)
-
-
-def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``table[code]`` for BMP code points; False / 0 above (table[0xFFFF] is False / 0)."""
-    return table[np.minimum(codes, _BMP - 1)]
-
-
 _QWERTY = ("1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./")
-
-
-@functools.cache
-def _keyboard() -> tuple[np.ndarray, np.ndarray]:
-    """``(neighbours (128, 8), counts (128,))``: QWERTY neighbours of ASCII letters and digits."""
-    pos = {ch: (r, c) for r, row in enumerate(_QWERTY) for c, ch in enumerate(row)}
-    nb = np.zeros((128, 8), np.uint32)
-    count = np.zeros(128, np.int64)
-    for ch, (r, c) in pos.items():
-        if not ch.isalnum():
-            continue
-        cells = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
-        near = [_QWERTY[rr][cc] for rr, cc in cells if 0 <= rr < 4 and 0 <= cc < len(_QWERTY[rr])]
-        for key, chars in ((ch, near), (ch.upper(), [n.upper() for n in near])):
-            if key != ch and not key.isalpha():
-                continue
-            nb[ord(key), : len(chars)] = [ord(n) for n in chars]
-            count[ord(key)] = len(chars)
-    return nb, count
-
 
 # OCR confusions: single characters, one-to-two expansions, two-to-one contractions.
 _OCR_SUBSTITUTE = {
@@ -179,92 +133,163 @@ _OCR_EXPAND = {"m": ("rn",), "w": ("vv",), "d": ("cl",), "W": ("VV",)}
 _OCR_CONTRACT = {"rn": "m", "vv": "w", "cl": "d", "VV": "W"}
 
 
+@dataclass(frozen=True)
+class _Tables:
+    flags: np.ndarray  # (65536,) uint8 class bits
+    swapcase: np.ndarray  # (65536,) uint32, 0 where the swap is not one BMP code point
+    keys: np.ndarray  # (128, 8) uint32 QWERTY neighbours
+    n_keys: np.ndarray  # (128,) int64
+    ocr: np.ndarray  # (128, 3, 2) uint32 confusions (second code 0: one character)
+    n_ocr: np.ndarray  # (128,) int64
+    contract: np.ndarray  # (128, 128) uint32 merged pair, 0 for none
+
+
 @functools.cache
-def _ocr() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(candidates (128, 3, 2), counts (128,), contract (128, 128))`` for ASCII codes."""
-    cand = np.zeros((128, 3, 2), np.uint32)
-    count = np.zeros(128, np.int64)
-    keys = set(_OCR_SUBSTITUTE) | set(_OCR_EXPAND)
-    for ch in keys:
+def _tables() -> _Tables:
+    chars = [chr(c) for c in range(_BMP)]
+    flags = np.zeros(_BMP, np.uint8)
+    for bit, test in (
+        (ALPHA, str.isalpha),
+        (DIGIT, str.isdigit),
+        (SPACE, str.isspace),
+        (PUNCT, lambda ch: unicodedata.category(ch).startswith("P")),
+    ):
+        flags |= np.fromiter((test(ch) for ch in chars), bool, _BMP).astype(np.uint8) * bit
+
+    def swapped(ch: str) -> int:
+        s = ch.swapcase()
+        return ord(s) if len(s) == 1 and s != ch and ord(s) < _BMP else 0
+
+    swapcase = np.fromiter((swapped(ch) for ch in chars), np.uint32, _BMP)
+    flags[swapcase > 0] |= CASE
+
+    pos = {ch: (r, c) for r, row in enumerate(_QWERTY) for c, ch in enumerate(row)}
+    keys = np.zeros((128, 8), np.uint32)
+    n_keys = np.zeros(128, np.int64)
+    for ch, (r, c) in pos.items():
+        if not ch.isalnum():
+            continue
+        cells = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
+        near = [_QWERTY[rr][cc] for rr, cc in cells if 0 <= rr < 4 and 0 <= cc < len(_QWERTY[rr])]
+        for key, options in ((ch, near), (ch.upper(), [o.upper() for o in near])):
+            keys[ord(key), : len(options)] = [ord(o) for o in options]
+            n_keys[ord(key)] = len(options)
+    flags[:128][n_keys > 0] |= KEY
+
+    ocr = np.zeros((128, 3, 2), np.uint32)
+    n_ocr = np.zeros(128, np.int64)
+    for ch in set(_OCR_SUBSTITUTE) | set(_OCR_EXPAND):
         options = _OCR_SUBSTITUTE.get(ch, ()) + _OCR_EXPAND.get(ch, ())
         for k, rep in enumerate(options):
-            cand[ord(ch), k, : len(rep)] = [ord(r) for r in rep]
-        count[ord(ch)] = len(options)
+            ocr[ord(ch), k, : len(rep)] = [ord(r) for r in rep]
+        n_ocr[ord(ch)] = len(options)
     contract = np.zeros((128, 128), np.uint32)
     for pair, target in _OCR_CONTRACT.items():
         contract[ord(pair[0]), ord(pair[1])] = ord(target)
-    return cand, count, contract
+    flags[:128][(n_ocr > 0) | (contract > 0).any(axis=1)] |= OCR
+    return _Tables(flags, swapcase, keys, n_keys, ocr, n_ocr, contract)
+
+
+def _encode_str(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), "<u4")
 
 
 # -- the flat batch ------------------------------------------------------------------------
 class _Flat:
-    """A batch as one flat array of code points, with each string's length."""
+    """A batch as one flat array of code points, with each string's length.
 
-    __slots__ = ("_row", "_row_start", "codes", "lengths", "n", "starts")
+    Derived arrays (class flags, positions of spaces and digits, the row of
+    each code point) are computed on first use and kept.
+    """
 
     def __init__(self, codes: np.ndarray, lengths: np.ndarray) -> None:
         self.codes = codes
         self.lengths = lengths
         self.n = lengths.shape[0]
-        self.starts = np.cumsum(lengths) - lengths
-        self._row: np.ndarray | None = None
-        self._row_start: np.ndarray | None = None
+        self.ends = np.cumsum(lengths)
+        self.starts = self.ends - lengths
+        self._cache: dict[str, Any] = {}
 
     @classmethod
     def encode(cls, strings: list[str]) -> _Flat:
         lengths = np.fromiter(map(len, strings), np.int64, len(strings))
-        raw = "".join(strings).encode("utf-32-le", "surrogatepass")
-        return cls(np.frombuffer(raw, "<u4"), lengths)
+        return cls(_encode_str("".join(strings)), lengths)
 
     def decode(self) -> list[str]:
         big = np.ascontiguousarray(self.codes, "<u4").tobytes().decode("utf-32-le", "surrogatepass")
-        ends = (self.starts + self.lengths).tolist()
-        return [big[a:b] for a, b in zip(self.starts.tolist(), ends)]
+        return [big[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist())]
 
     @property
     def size(self) -> int:
         return int(self.codes.shape[0])
 
+    def _cached(self, key: str, make: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def flags(self) -> np.ndarray:
+        """Class bits of every code point (0 above the BMP: table[0xFFFF] is 0)."""
+        return self._cached("flags", lambda: np.take(_tables().flags, self.codes, mode="clip"))
+
+    def flags_at(self, idx: np.ndarray) -> np.ndarray:
+        if "flags" in self._cache:
+            return self._cache["flags"][idx]
+        return np.take(_tables().flags, self.codes[idx], mode="clip")
+
     @property
     def row(self) -> np.ndarray:
         """The row (string index) of each code point."""
-        if self._row is None:
-            self._row = np.repeat(np.arange(self.n), self.lengths)
-        return self._row
+        return self._cached("row", lambda: np.repeat(np.arange(self.n), self.lengths))
+
+    def row_of(self, idx: np.ndarray) -> np.ndarray:
+        if "row" in self._cache:
+            return self._cache["row"][idx]
+        return np.searchsorted(self.ends, idx, side="right")
+
+    def positions(self, bits: int) -> np.ndarray:
+        """Sorted positions of the code points with any of ``bits``."""
+        return self._cached(f"pos{bits}", lambda: np.flatnonzero(self.flags & bits))
+
+    def same_row_next(self, idx: np.ndarray) -> np.ndarray:
+        """Whether ``idx + 1`` exists and is in the same string as ``idx``."""
+        return idx + 1 < self.ends[self.row_of(idx)]
 
     @property
     def row_start(self) -> np.ndarray:
-        """True at the first code point of each string."""
-        if self._row_start is None:
+        def make() -> np.ndarray:
             rs = np.zeros(self.size, bool)
             rs[self.starts[self.lengths > 0]] = True
-            self._row_start = rs
-        return self._row_start
+            return rs
 
-    def next_in_row(self) -> np.ndarray:
-        """True where the next code point exists and belongs to the same string."""
-        ok = np.zeros(self.size, bool)
-        if self.size:
-            ok[:-1] = ~self.row_start[1:]
-        return ok
+        return self._cached("row_start", make)
 
-    def shifted(self, a: np.ndarray, fill: Any) -> np.ndarray:
-        """``a[i + 1]`` where the next code point is in the same string, else ``fill``."""
-        out = np.full_like(a, fill)
-        if self.size:
-            out[:-1] = a[1:]
-            out[~self.next_in_row()] = fill
-        return out
-
-    def splice(self, emit: np.ndarray, keep: np.ndarray) -> _Flat:
-        """Each code point emits ``emit[i, :]`` where ``keep[i, :]``, in order."""
-        per = keep.sum(axis=1)
-        cs = np.concatenate([[0], np.cumsum(per)])
-        lengths = cs[self.starts + self.lengths] - cs[self.starts]
-        return _Flat(emit[keep], lengths)
-
-    def substitute(self, where: np.ndarray, new: np.ndarray) -> _Flat:
-        return _Flat(np.where(where, new, self.codes).astype(np.uint32), self.lengths)
+    # -- sparse edits ------------------------------------------------------------------
+    def edit(
+        self,
+        sub: tuple[np.ndarray, np.ndarray] | None = None,
+        insert_after: tuple[np.ndarray, np.ndarray] | None = None,
+        delete: np.ndarray | None = None,
+    ) -> _Flat:
+        """Substitute, insert after and delete at sorted, distinct original positions."""
+        codes = self.codes
+        lengths = self.lengths
+        if sub is not None and sub[0].size:
+            codes = codes.copy()
+            codes[sub[0]] = sub[1]
+        ins = insert_after[0] if insert_after is not None else _EMPTY
+        dele = delete if delete is not None else _EMPTY
+        if ins.size:
+            codes = np.insert(codes, ins + 1, insert_after[1])  # type: ignore[index]
+            lengths = lengths + np.bincount(self.row_of(ins), minlength=self.n)
+        if dele.size:
+            shifted = dele + np.searchsorted(ins, dele, side="left")
+            codes = np.delete(codes, shifted)
+            lengths = lengths - np.bincount(self.row_of(dele), minlength=self.n)
+        if codes is self.codes:
+            return self
+        return _Flat(codes.astype(np.uint32, copy=False), lengths)
 
 
 @dataclass
@@ -286,7 +311,7 @@ class _Runs:
             change[1:] |= flag[1:] != flag[:-1]
         start = np.flatnonzero(change)
         length = np.diff(np.append(start, n))
-        return cls(start, length, flat.row[start], flag[start], np.cumsum(change) - 1)
+        return cls(start, length, flat.row_of(start), flag[start], np.cumsum(change) - 1)
 
     def words(self) -> np.ndarray:
         return np.flatnonzero(self.flag)
@@ -319,23 +344,22 @@ def _assemble(
     return _Flat(codes, lengths)
 
 
-def _thin_runs(site: np.ndarray) -> np.ndarray:
-    """Keep every other site of each run of consecutive sites, from the run's start.
+def _thin_sorted(sites: np.ndarray) -> np.ndarray:
+    """Of sorted sites, keep the first, third … of each run of consecutive integers.
 
-    Sites whose edit spans two units (a swap, an OCR contraction) may not
-    overlap; this keeps the first, third … of a run (greedy, left to right).
+    Edits that span two units (a swap, an OCR contraction) may not overlap;
+    this resolves a run of overlapping starts greedily, left to right.
     """
-    if not site.any():
-        return site
-    idx = np.arange(site.shape[0])
-    prev = np.zeros_like(site)
-    prev[1:] = site[:-1]
-    first = site & ~prev
-    run_start = np.maximum.accumulate(np.where(first, idx, 0))
-    return site & ((idx - run_start) % 2 == 0)
+    if sites.size < 2:
+        return sites
+    new_run = np.ones(sites.shape[0], bool)
+    new_run[1:] = sites[1:] != sites[:-1] + 1
+    k = np.arange(sites.shape[0])
+    run_start = np.maximum.accumulate(np.where(new_run, k, 0))
+    return sites[(k - run_start) % 2 == 0]
 
 
-def _align(draw: np.ndarray, drawn: np.ndarray, counts: np.ndarray, fill: float) -> np.ndarray:
+def _align(draw: np.ndarray, drawn: np.ndarray, counts: np.ndarray, fill: Any) -> np.ndarray:
     """Per-unit draws for ``counts`` units per row, from draws made for ``drawn`` units per row.
 
     Equal counts (the usual case) return ``draw`` as is. Otherwise row i's
@@ -353,10 +377,15 @@ def _align(draw: np.ndarray, drawn: np.ndarray, counts: np.ndarray, fill: float)
     j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     d = drawn[row]
     src = np.repeat(np.cumsum(drawn) - drawn, counts) + j % np.maximum(d, 1)
-    out = np.full(total, fill, dtype=np.float64)
+    out = np.full(total, fill, dtype=draw.dtype)
     has = d > 0
     out[has] = draw[src[has]]
     return out
+
+
+def _choose(v: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Index ``floor(v · count / 2¹⁶)`` in ``[0, count)`` from 16-bit uniform integers ``v``."""
+    return (v.astype(np.int64) * count) >> 16
 
 
 # -- parameter constraints ---------------------------------------------------------------
@@ -376,7 +405,7 @@ class _Strings:
 @dataclass(frozen=True)
 class _Marks:
     def ok(self, v: Any) -> bool:
-        return isinstance(v, str) and len(v) > 0 and "\x00" not in v
+        return isinstance(v, str) and len(v) > 0
 
     def __str__(self) -> str:
         return "a non-empty string of marks"
@@ -398,9 +427,10 @@ _BOOL = OneOf((True, False))
 class TextPerturbation(Perturbation):
     """Shared machinery: batches of strings in and out, protection, per-unit draws.
 
-    Subclasses set ``_level`` (``"char"``, ``"token"`` or ``"letters"``: the
-    units drawn for), ``_n_draws`` (1: ``u``; 2: ``u`` and ``v``) and
-    implement :meth:`_edit`.
+    Subclasses set ``_level`` (``"char"``: units are characters; ``"token"``:
+    whitespace-separated words; ``"letters"``: runs of letters), ``_n_draws``
+    (1: ``u``; 2: ``u`` and ``v``), and implement :meth:`_eligible` and
+    :meth:`_edit`.
     """
 
     modality = "text"
@@ -419,6 +449,7 @@ class TextPerturbation(Perturbation):
 
     # -- batch in / out ---------------------------------------------------------------
     def prepare(self, X: Any) -> tuple[np.ndarray, Any]:
+        """A 1-D object array of ``str`` and a token to give the caller's container back."""
         owner = type(self).__name__
         token: Any
         if isinstance(X, (str, bytes)):
@@ -427,7 +458,7 @@ class TextPerturbation(Perturbation):
                 f"{type(X).__name__} instead; wrap it in a list: [text]."
             )
         if hasattr(X, "index") and hasattr(X, "to_numpy") and not hasattr(X, "columns"):
-            token = ("series", X.index, X.name)
+            token = ("series", X.index, X.name, X.dtype)
             items = X.tolist()
         elif isinstance(X, np.ndarray):
             if X.ndim != 1:
@@ -445,14 +476,15 @@ class TextPerturbation(Perturbation):
                 f"{owner} needs a batch of strings (a list, tuple, 1-D array or Series of str). "
                 f"Got {type(X).__name__} instead."
             )
-        if not set(map(type, items)) <= {str, np.str_}:
+        kinds = set(map(type, items))
+        if not kinds <= {str, np.str_}:
             i = next(k for k, s in enumerate(items) if not isinstance(s, str))
             raise DataError(
                 f"{owner} needs a batch of strings; item {i} is a {type(items[i]).__name__} "
                 f"({items[i]!r}). Convert it with str() or drop it."
             )
         arr = np.empty(len(items), dtype=object)
-        arr[:] = [str(s) for s in items] if np.str_ in set(map(type, items)) else items
+        arr[:] = [str(s) for s in items] if np.str_ in kinds else items
         return arr, token
 
     def restore(self, X_new: np.ndarray, token: Any) -> Any:
@@ -465,79 +497,97 @@ class TextPerturbation(Perturbation):
         if kind == "series":
             import pandas as pd
 
-            return pd.Series(items, index=info, name=token[2], dtype=object)
-        if info == object:
+            return pd.Series(items, index=info, name=token[2], dtype=token[3])
+        if info == np.dtype(object):
             return X_new.copy()
         return np.asarray(items, dtype=str) if items else np.asarray([], dtype=info)
 
     # -- protection -------------------------------------------------------------------------
+    def _entity_mask(self, flat: _Flat) -> np.ndarray | None:
+        """True inside every occurrence of a ``protect`` string (None when there are none)."""
+        if not self.protect:
+            return None
+
+        def make() -> np.ndarray:
+            n, codes = flat.size, flat.codes
+            cover = np.zeros(n + 1, np.int64)
+            for entity in self.protect:
+                e = _encode_str(entity)
+                k = e.shape[0]
+                if k > n:
+                    continue
+                cand = np.flatnonzero(codes[: n - k + 1] == e[0])
+                for i in range(1, k):
+                    cand = cand[codes[cand + i] == e[i]]
+                cand = cand[cand + k <= flat.ends[flat.row_of(cand)]]
+                cover += np.bincount(cand, minlength=n + 1) - np.bincount(cand + k, minlength=n + 1)
+            return np.cumsum(cover)[:n] > 0
+
+        return flat._cached(f"entities{id(self)}", make)  # type: ignore[no-any-return]
+
+    def _free_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
+        """Whether the code points at sorted positions ``idx`` may be edited."""
+        free = np.ones(idx.shape[0], bool)
+        if self.protect_numbers and idx.size:
+            digits = flat.positions(DIGIT)
+            if digits.size:
+                spaces = flat.positions(SPACE)
+                row = flat.row_of(idx)
+                j = np.searchsorted(spaces, idx)
+                bounds = np.concatenate([[-1], spaces, [flat.size]])
+                prev_space, next_space = bounds[j], bounds[j + 1]
+                lo = np.maximum(prev_space + 1, flat.starts[row])
+                hi = np.minimum(next_space, flat.ends[row])
+                first_digit = np.append(digits, flat.size)[np.searchsorted(digits, lo)]
+                has = first_digit < hi
+                free &= ~has | (next_space == idx)  # a space is in no token
+        ent = self._entity_mask(flat)
+        if ent is not None:
+            free &= ~ent[idx]
+        return free
+
     def _protected(self, flat: _Flat) -> np.ndarray:
         """True for every code point that no edit may touch."""
-        t = _tables()
-        n = flat.size
-        prot = np.zeros(n, bool)
-        if n == 0:
-            return prot
-        codes = flat.codes
-        if self.protect_numbers:
-            space = _lookup(t.space, codes)
-            tokens = _Runs.of(flat, ~space)
-            has_digit = tokens.any_in_run(_lookup(t.digit, codes))
-            prot |= has_digit[tokens.run_of] & ~space
-        for entity in self.protect:
-            e = np.frombuffer(entity.encode("utf-32-le", "surrogatepass"), "<u4")
-            k = e.shape[0]
-            if k > n:
-                continue
-            cand = np.flatnonzero(codes[: n - k + 1] == e[0])
-            for i in range(1, k):
-                cand = cand[codes[cand + i] == e[i]]
-            ends = flat.starts + flat.lengths
-            cand = cand[cand + k <= ends[flat.row[cand]]]
-            if cand.size:
-                cover = np.bincount(cand, minlength=n + 1) - np.bincount(cand + k, minlength=n + 1)
-                prot |= np.cumsum(cover)[:n] > 0
-        return prot
+        return ~self._free_at(flat, np.arange(flat.size))
 
     # -- draws ------------------------------------------------------------------------------
-    def _units(self, flat: _Flat) -> tuple[np.ndarray, _Runs | None]:
-        """Units per row for this class's level, and the runs (word levels)."""
+    def _runs(self, flat: _Flat) -> _Runs:
+        bits = flat.flags
+        flag = (bits & SPACE) == 0 if self._level == "token" else (bits & ALPHA) > 0
+        return _Runs.of(flat, flag)
+
+    def _counts(self, flat: _Flat) -> tuple[np.ndarray, _Runs | None]:
+        """Units per string for this class's level, and the runs (word levels)."""
         if self._level == "char":
             return flat.lengths, None
-        t = _tables()
-        if self._level == "token":
-            flag = ~_lookup(t.space, flat.codes)
-        else:  # letters
-            flag = _lookup(t.alpha, flat.codes)
-        runs = _Runs.of(flat, flag)
-        words = runs.words()
-        return np.bincount(runs.row[words], minlength=flat.n).astype(np.int64), runs
+        runs = self._runs(flat)
+        return np.bincount(runs.row[runs.flag], minlength=flat.n).astype(np.int64), runs
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """One uniform ``u`` per unit (and ``v`` to choose the replacement), plus unit counts.
+        """Per unit: a uniform ``u`` in [0, 1) (and a 16-bit ``v``), plus units per string.
 
-        The units are the characters (their number is each string's length)
-        or the words of each string; nothing depends on the magnitude.
+        The units are the characters (as many as each string's length) or the
+        words of each string; nothing depends on the magnitude.
         """
         strings = X.tolist()
         if self._level == "char":
             counts = np.fromiter(map(len, strings), np.int64, len(strings))
         else:
-            counts, _ = self._units(_Flat.encode(strings))
+            counts, _ = self._counts(_Flat.encode(strings))
         m = int(counts.sum())
         u = rng.random(m)
         if self._n_draws == 1:
             return u, counts
-        return u, rng.random(m), counts
+        return u, rng.integers(0, 1 << 16, m, dtype=np.uint16), counts
 
     def apply(self, X: np.ndarray, params: tuple[np.ndarray, ...], magnitude: float) -> np.ndarray:
         if magnitude == 0 or X.shape[0] == 0:
             return X.copy()
         flat = _Flat.encode(X.tolist())
-        counts, runs = self._units(flat)
+        counts, runs = self._counts(flat)
         drawn = params[-1]
         u = _align(params[0], drawn, counts, np.inf)
-        v = _align(params[1], drawn, counts, 0.0) if self._n_draws == 2 else None
+        v = _align(params[1], drawn, counts, 0) if self._n_draws == 2 else None
         out = self._edit(flat, runs, u, v, float(magnitude)).decode()
         arr = np.empty(len(out), dtype=object)
         arr[:] = out
@@ -551,14 +601,18 @@ class TextPerturbation(Perturbation):
         self._validate_params()
         arr, _ = self.prepare(X)
         flat = _Flat.encode(arr.tolist())
-        _, runs = self._units(flat)
+        _, runs = self._counts(flat)
         elig = self._eligible(flat, runs)
-        row = flat.row if runs is None else runs.row[runs.words()]
+        row = flat.row if runs is None else runs.row[runs.flag]
         return np.bincount(row[elig], minlength=flat.n)
 
     # -- for subclasses -------------------------------------------------------------------
     def _eligible(self, flat: _Flat, runs: _Runs | None) -> np.ndarray:
         """Per unit (character, or word in order): whether an edit may touch it."""
+        idx = np.arange(flat.size)
+        return self._eligible_at(flat, idx)
+
+    def _eligible_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _edit(
@@ -576,24 +630,25 @@ class TextPerturbation(Perturbation):
         return ~runs.any_in_run(self._protected(flat))[runs.words()]
 
 
-def _choose(v: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Index ``floor(v * count)`` in ``[0, count)``."""
-    return np.minimum((v * count).astype(np.int64), np.maximum(count - 1, 0))
-
-
-def _keys(flat: _Flat) -> tuple[np.ndarray, np.ndarray]:
-    """Per code point: its ASCII code (127 above) and its number of QWERTY neighbours."""
-    _, count = _keyboard()
-    ascii_ = np.minimum(flat.codes, 127)
-    return ascii_, np.where(flat.codes < 128, count[ascii_], 0)
-
-
 # -- character level ----------------------------------------------------------------------
 _CHAR_UNIT = "fraction of eligible characters edited (at most 1)"
 
 
+class _CharPerturbation(TextPerturbation):
+    """Edits at the characters where ``u < magnitude`` and the character is eligible."""
+
+    _bits: ClassVar[int] = ALNUM
+
+    def _eligible_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
+        return ((flat.flags_at(idx) & self._bits) > 0) & self._free_at(flat, idx)
+
+    def _chosen(self, flat: _Flat, u: np.ndarray, magnitude: float) -> np.ndarray:
+        cand = np.flatnonzero(u < magnitude)
+        return cand[self._eligible_at(flat, cand)]
+
+
 @register
-class KeyboardTypos(TextPerturbation):
+class KeyboardTypos(_CharPerturbation):
     """Keyboard typos: a letter or digit becomes a neighbouring key on a QWERTY keyboard.
 
     Magnitude is the fraction of eligible characters replaced (at most 1).
@@ -606,30 +661,26 @@ class KeyboardTypos(TextPerturbation):
     name = "keyboard_typos"
     version = 1
     unit = _CHAR_UNIT
-
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        return (_keys(flat)[1] > 0) & ~self._protected(flat)
+    _bits = KEY
 
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        nb, _ = _keyboard()
-        ascii_, k = _keys(flat)
-        idx = np.flatnonzero((u < magnitude) & (k > 0) & ~self._protected(flat))
-        new = flat.codes.copy()
-        new[idx] = nb[ascii_[idx], _choose(v[idx], k[idx])]
-        return _Flat(new, flat.lengths)
+        t = _tables()
+        idx = self._chosen(flat, u, magnitude)
+        code = flat.codes[idx]
+        new = t.keys[code, _choose(v[idx], t.n_keys[code])]
+        return flat.edit(sub=(idx, new))
 
 
 @register
-class CharSwap(TextPerturbation):
+class CharSwap(_CharPerturbation):
     """Adjacent characters trade places: "form" → "from".
 
-    A swap starts at an eligible character whose right neighbour is also
-    eligible, with probability magnitude / 2 per character, so about a
-    fraction magnitude of the eligible characters move (each swap moves two).
+    Magnitude is about the fraction of eligible characters moved (at most
+    1): a swap starts at an eligible character whose right neighbour is also
+    eligible with probability magnitude / 2, and each swap moves two.
     Eligible: letters and digits that are not protected. Where consecutive
     characters both start a swap, the first, third … of the run swap
-    (greedy, left to right), so at large magnitudes fewer move: at magnitude
-    1 about two thirds.
+    (greedy, left to right), so at large magnitudes fewer move.
     """
 
     name = "char_swap"
@@ -637,23 +688,18 @@ class CharSwap(TextPerturbation):
     unit = "fraction of eligible characters moved by a swap with a neighbour (at most 1)"
     _n_draws = 1
 
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        return _lookup(_tables().alnum, flat.codes) & ~self._protected(flat)
-
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        cand = u < magnitude / 2
-        if not cand.any():
-            return flat
-        ok = self._eligible(flat, runs)
-        site = _thin_runs(cand & ok & flat.shifted(ok, False))
-        idx = np.flatnonzero(site)
-        order = np.arange(flat.size)
-        order[idx], order[idx + 1] = idx + 1, idx
-        return _Flat(flat.codes[order], flat.lengths)
+        idx = self._chosen(flat, u, magnitude / 2)
+        idx = idx[flat.same_row_next(idx)]
+        idx = _thin_sorted(idx[self._eligible_at(flat, idx + 1)])
+        code = flat.codes
+        return flat.edit(
+            sub=(np.concatenate([idx, idx + 1]), np.concatenate([code[idx + 1], code[idx]]))
+        )
 
 
 @register
-class CharInsert(TextPerturbation):
+class CharInsert(_CharPerturbation):
     """Fat-finger insertions: a neighbouring QWERTY key is typed right after a character.
 
     Magnitude is the fraction of eligible characters followed by an inserted
@@ -666,26 +712,17 @@ class CharInsert(TextPerturbation):
     name = "char_insert"
     version = 1
     unit = "fraction of eligible characters followed by an inserted key (at most 1)"
-
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        return (_keys(flat)[1] > 0) & ~self._protected(flat)
+    _bits = KEY
 
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        nb, _ = _keyboard()
-        ascii_, k = _keys(flat)
-        sel = (u < magnitude) & (k > 0) & ~self._protected(flat)
-        emit = np.zeros((flat.size, 2), np.uint32)
-        emit[:, 0] = flat.codes
-        idx = np.flatnonzero(sel)
-        emit[idx, 1] = nb[ascii_[idx], _choose(v[idx], k[idx])]
-        keep = np.zeros((flat.size, 2), bool)
-        keep[:, 0] = True
-        keep[:, 1] = sel
-        return flat.splice(emit, keep)
+        t = _tables()
+        idx = self._chosen(flat, u, magnitude)
+        code = flat.codes[idx]
+        return flat.edit(insert_after=(idx, t.keys[code, _choose(v[idx], t.n_keys[code])]))
 
 
 @register
-class CharDelete(TextPerturbation):
+class CharDelete(_CharPerturbation):
     """Dropped keystrokes: a letter or digit is deleted.
 
     Magnitude is the fraction of eligible characters deleted (at most 1).
@@ -698,73 +735,58 @@ class CharDelete(TextPerturbation):
     unit = "fraction of eligible characters deleted (at most 1)"
     _n_draws = 1
 
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        return _lookup(_tables().alnum, flat.codes) & ~self._protected(flat)
-
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        sel = u < magnitude
-        if not sel.any():
-            return flat
-        sel &= self._eligible(flat, runs)
-        return flat.splice(flat.codes[:, None], ~sel[:, None])
+        return flat.edit(delete=self._chosen(flat, u, magnitude))
 
 
 @register
-class OcrErrors(TextPerturbation):
+class OcrErrors(_CharPerturbation):
     """OCR confusions: 0/O, l/1/I, S/5, B/8, Z/2, g/9, e/c, rn → m, m → rn, cl ↔ d, vv ↔ w.
 
     Magnitude is the fraction of eligible characters misread (at most 1).
     Eligible: characters with a confusion (``_OCR_SUBSTITUTE`` and
     ``_OCR_EXPAND`` in the source) and the first character of a confusable
     pair ("rn", "cl", "vv"), when not protected. A chosen pair start merges the
-    pair into one character; a chosen single character becomes one of its
-    confusions, chosen uniformly. Digits in numbers are protected by default:
-    pass ``protect_numbers=False`` to misread them too.
+    pair into one character (when the second is not protected); a chosen
+    single character becomes one of its confusions, chosen uniformly. Digits
+    in numbers are protected by default: pass ``protect_numbers=False`` to
+    misread them too.
     """
 
     name = "ocr_errors"
     version = 1
     unit = _CHAR_UNIT
-
-    def _parts(self, flat: _Flat) -> tuple[np.ndarray, ...]:
-        _, count, contract = _ocr()
-        ascii_ = np.minimum(flat.codes, 127)
-        is_ascii = flat.codes < 128
-        free = ~self._protected(flat)
-        nxt = flat.shifted(ascii_, 0)
-        merged = np.where(is_ascii & flat.shifted(is_ascii, False), contract[ascii_, nxt], 0)
-        pairable = free & flat.shifted(free, False) & (merged > 0)
-        k = np.where(is_ascii, count[ascii_], 0)
-        return ascii_, free, merged, pairable, k
-
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        _, free, _, pairable, k = self._parts(flat)
-        return pairable | (free & (k > 0))
+    _bits = OCR
 
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        chosen = u < magnitude
-        if not chosen.any():
-            return flat
-        cand_table, _, _ = _ocr()
-        ascii_, free, merged, pairable, k = self._parts(flat)
-        pair = _thin_runs(chosen & pairable)
-        consumed = np.zeros_like(pair)
-        consumed[1:] = pair[:-1]
-        single = chosen & free & (k > 0) & ~pair & ~consumed
-        emit = np.zeros((flat.size, 2), np.uint32)
-        emit[:, 0] = flat.codes
-        keep = np.zeros((flat.size, 2), bool)
-        keep[:, 0] = ~consumed
-        idx = np.flatnonzero(single)
-        rep = cand_table[ascii_[idx], _choose(v[idx], k[idx])]
-        emit[idx] = rep
-        keep[idx, 1] = rep[:, 1] > 0
-        emit[pair, 0] = merged[pair]
-        return flat.splice(emit, keep)
+        t = _tables()
+        idx = self._chosen(flat, u, magnitude)
+        codes = flat.codes
+        code = codes[idx]
+        has_next = flat.same_row_next(idx)
+        nxt = np.where(has_next, codes[np.minimum(idx + 1, flat.size - 1)], 0)
+        merged = np.where(nxt < 128, t.contract[code, np.minimum(nxt, 127)], 0)
+        pairable = merged > 0
+        pairable[pairable] &= self._free_at(flat, idx[pairable] + 1)
+        pairs = _thin_sorted(idx[pairable])
+        consumed = pairs + 1
+        single = idx[(t.n_ocr[code] > 0) & ~np.isin(idx, pairs) & ~np.isin(idx, consumed)]
+        sc = codes[single]
+        rep = t.ocr[sc, _choose(v[single], t.n_ocr[sc])]
+        expand = rep[:, 1] > 0
+        pair_code = codes[pairs]
+        sub_idx = np.concatenate([single, pairs])
+        sub_val = np.concatenate([rep[:, 0], t.contract[pair_code, codes[consumed]]])
+        order = np.argsort(sub_idx, kind="stable")
+        return flat.edit(
+            sub=(sub_idx[order], sub_val[order]),
+            insert_after=(single[expand], rep[expand, 1]),
+            delete=consumed,
+        )
 
 
 @register
-class CaseChanges(TextPerturbation):
+class CaseChanges(_CharPerturbation):
     """Case noise: a letter's case flips ("Paris" → "pAris").
 
     Magnitude is the fraction of eligible characters flipped (at most 1).
@@ -776,21 +798,15 @@ class CaseChanges(TextPerturbation):
     version = 1
     unit = _CHAR_UNIT
     _n_draws = 1
-
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        return (_lookup(_tables().swapcase, flat.codes) > 0) & ~self._protected(flat)
+    _bits = CASE
 
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        sel = u < magnitude
-        if not sel.any():
-            return flat
-        swapped = _lookup(_tables().swapcase, flat.codes)
-        sel &= (swapped > 0) & ~self._protected(flat)
-        return flat.substitute(sel, swapped)
+        idx = self._chosen(flat, u, magnitude)
+        return flat.edit(sub=(idx, _tables().swapcase[flat.codes[idx]]))
 
 
 @register
-class WhitespaceNoise(TextPerturbation):
+class WhitespaceNoise(_CharPerturbation):
     """Whitespace noise: a space is deleted or doubled, or a space splits a word.
 
     Magnitude is the fraction of eligible characters edited (at most 1).
@@ -804,32 +820,26 @@ class WhitespaceNoise(TextPerturbation):
     version = 1
     unit = _CHAR_UNIT
 
-    def _classes(self, flat: _Flat) -> tuple[np.ndarray, np.ndarray]:
-        t = _tables()
-        free = ~self._protected(flat)
-        space = _lookup(t.space, flat.codes) & free
-        alnum = _lookup(t.alnum, flat.codes) & free
-        return space, alnum & flat.shifted(alnum, False)
-
-    def _eligible(self, flat, runs):  # type: ignore[no-untyped-def]
-        space, splittable = self._classes(flat)
-        return space | splittable
+    def _eligible_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
+        bits = flat.flags_at(idx)
+        space = (bits & SPACE) > 0
+        alnum = (bits & ALNUM) > 0
+        nxt = np.minimum(idx + 1, max(flat.size - 1, 0))
+        alnum[alnum] &= flat.same_row_next(idx[alnum])
+        alnum[alnum] &= (flat.flags_at(nxt[alnum]) & ALNUM) > 0
+        ok = space | alnum
+        ok[ok] &= self._free_at(flat, idx[ok])
+        ok[alnum & ok] &= self._free_at(flat, idx[alnum & ok] + 1)
+        return ok
 
     def _edit(self, flat, runs, u, v, magnitude):  # type: ignore[no-untyped-def]
-        chosen = u < magnitude
-        if not chosen.any():
-            return flat
-        space, split = self._classes(flat)
-        space &= chosen
-        split &= chosen
-        emit = np.zeros((flat.size, 2), np.uint32)
-        emit[:, 0] = flat.codes
-        emit[:, 1] = np.where(split, _SPACE_CODE, flat.codes)
-        keep = np.zeros((flat.size, 2), bool)
-        delete = space & (v < 0.5)
-        keep[:, 0] = ~delete
-        keep[:, 1] = split | (space & ~delete)
-        return flat.splice(emit, keep)
+        idx = self._chosen(flat, u, magnitude)
+        space = (flat.flags_at(idx) & SPACE) > 0
+        delete = space & (v[idx] < (1 << 15))
+        dup = space & ~delete
+        ins = idx[~delete]
+        val = np.where(dup[~delete], flat.codes[ins], _SPACE_CODE).astype(np.uint32)
+        return flat.edit(insert_after=(ins, val), delete=idx[delete])
 
 
 # -- word level ---------------------------------------------------------------------------
@@ -877,22 +887,16 @@ class PunctuationNoise(_WordPerturbation):
         chosen = (u < magnitude) & self._free_words(flat, runs)
         if not chosen.any():
             return flat
-        punct = _lookup(_tables().punct, flat.codes)
+        punct = (flat.flags & PUNCT) > 0
         has_punct = runs.any_in_run(punct)[words]
         run_chosen = np.zeros(runs.start.shape[0], bool)
         run_chosen[words[chosen]] = True
-        strip = run_chosen[runs.run_of] & punct
-        add = words[chosen & ~has_punct]
-        add_v = v[chosen & ~has_punct]
-        marks = np.frombuffer(self.marks.encode("utf-32-le", "surrogatepass"), "<u4")
-        last = runs.start[add] + runs.length[add] - 1
-        emit = np.zeros((flat.size, 2), np.uint32)
-        emit[:, 0] = flat.codes
-        emit[last, 1] = marks[_choose(add_v, np.full(add.shape, marks.shape[0]))]
-        keep = np.zeros((flat.size, 2), bool)
-        keep[:, 0] = ~strip
-        keep[last, 1] = True
-        return flat.splice(emit, keep)
+        strip = np.flatnonzero(run_chosen[runs.run_of] & punct)
+        add = chosen & ~has_punct
+        last = runs.start[words[add]] + runs.length[words[add]] - 1
+        marks = _encode_str(self.marks)
+        mark = marks[_choose(v[add], np.full(int(add.sum()), marks.shape[0]))]
+        return flat.edit(insert_after=(last, mark), delete=strip)
 
 
 @register
@@ -923,7 +927,7 @@ class WordDrop(_WordPerturbation):
 
         def upto(x: np.ndarray) -> np.ndarray:  # inclusive count within the row
             cs = np.cumsum(x)
-            return cs - np.where(first > 0, cs[first - 1], 0)
+            return cs - np.where(first > 0, cs[np.maximum(first - 1, 0)], 0)
 
         kept_upto, words_upto = upto(kept), upto(is_word)
         kept_row = np.bincount(runs.row, weights=kept, minlength=flat.n)[runs.row]
@@ -975,9 +979,9 @@ class WordDuplicate(_WordPerturbation):
 class WordSwap(_WordPerturbation):
     """Word order noise: a word trades places with the next word of its string.
 
-    A swap starts at an eligible word whose next word is also eligible, with
-    probability magnitude / 2 per word, so about a fraction magnitude of the
-    eligible words move (each swap moves two). Words are whitespace-separated
+    Magnitude is about the fraction of eligible words moved (at most 1): a
+    swap starts at an eligible word whose next word is also eligible with
+    probability magnitude / 2, and each swap moves two. Words are whitespace-separated
     tokens; eligible words are those not protected; the gaps stay in place.
     Consecutive starts swap greedily, left to right (see :class:`CharSwap`).
     """
@@ -993,11 +997,10 @@ class WordSwap(_WordPerturbation):
         w_row = runs.row[words]
         next_ok = np.zeros_like(ok)
         next_ok[:-1] = ok[1:] & (w_row[1:] == w_row[:-1])
-        site = _thin_runs((u < magnitude / 2) & ok & next_ok)
-        if not site.any():
+        site = _thin_sorted(np.flatnonzero((u < magnitude / 2) & ok & next_ok))
+        if not site.size:
             return flat
-        a = words[site]
-        b = words[np.flatnonzero(site) + 1]
+        a, b = words[site], words[site + 1]
         order = np.arange(runs.start.shape[0])
         order[a], order[b] = b, a
         return _assemble(
@@ -1012,6 +1015,23 @@ _DEFAULT_LEXICONS = (
 )
 
 
+# Function words are never replaced: a thesaurus maps them to odd senses ("i" -> "iodine").
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves""".split()
+)
+
+
+def _keep_word(word: str) -> bool:
+    return len(word) >= 3 and word.isalpha() and word not in _STOPWORDS
+
+
 def _clean_synonyms(word: str, options: list[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for s in options:
@@ -1021,10 +1041,11 @@ def _clean_synonyms(word: str, options: list[str]) -> tuple[str, ...]:
 
 
 def _read_mythes(path: Path) -> dict[str, tuple[str, ...]]:
-    """MyThes ``.dat``: ``word|n`` then n lines ``(pos)|syn|syn (similar term)|…``.
+    """MyThes ``.dat``: ``word|n`` then n meaning lines ``(pos)|syn|syn (similar term)|…``.
 
-    Only plain synonyms (the word's synset) are kept: "(similar term)",
-    "(related term)", "(generic term)" and "(antonym)" entries are skipped.
+    A word's synonyms are the plain entries (its synset) of its first meaning
+    that has any: "(similar term)", "(related term)", "(generic term)" and
+    "(antonym)" entries are skipped, and so are multi-word synonyms.
     """
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     out: dict[str, tuple[str, ...]] = {}
@@ -1032,39 +1053,55 @@ def _read_mythes(path: Path) -> dict[str, tuple[str, ...]]:
     while i < len(lines):
         head, _, count = lines[i].rpartition("|")
         n = int(count) if count.isdigit() else 0
-        options = [
-            s
-            for line in lines[i + 1 : i + 1 + n]
-            for s in line.split("|")[1:]
-            if "(" not in s and " " not in s
-        ]
         word = head.lower()
-        if word.isalpha():
-            syn = _clean_synonyms(word, options)
-            if syn:
-                out[word] = out.get(word, ()) + tuple(s for s in syn if s not in out.get(word, ()))
+        if _keep_word(word) and word not in out:
+            for line in lines[i + 1 : i + 1 + n]:
+                plain = [s for s in line.split("|")[1:] if "(" not in s and " " not in s]
+                syn = _clean_synonyms(word, plain)
+                if syn:
+                    out[word] = syn
+                    break
         i += 1 + n
     return out
 
 
 def _read_wordnet(folder: Path) -> dict[str, tuple[str, ...]]:
-    """WordNet 3.0 ``data.{noun,verb,adj,adv}``: the other single words of each synset."""
-    groups: dict[str, list[str]] = {}
+    """WordNet 3.0 dict folder: the other single-word lemmas of the word's first synset.
+
+    ``index.<pos>`` lists a lemma's synsets most frequent first; the part of
+    speech whose first synset (with synonyms) is the most frequent (tagged
+    sense count) wins.
+    """
+    best: dict[str, tuple[int, tuple[str, ...]]] = {}
     for pos in ("noun", "verb", "adj", "adv"):
-        f = folder / f"data.{pos}"
-        if not f.exists():
+        data, index = folder / f"data.{pos}", folder / f"index.{pos}"
+        if not (data.exists() and index.exists()):
             continue
-        with f.open(encoding="utf-8", errors="replace") as fh:
+        lemmas: dict[int, list[str]] = {}
+        with data.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith("  "):
                     continue  # the licence header
-                parts = line.split(" ", 4 + 2 * 64)
+                parts = line.split(" ", 4 + 2 * 256)
                 n = int(parts[3], 16)
-                lemmas = [parts[4 + 2 * k].split("(")[0].lower() for k in range(n)]
-                single = [w for w in lemmas if w.isalpha()]
-                for w in single:
-                    groups.setdefault(w, []).extend(single)
-    return {w: syn for w, opts in groups.items() if (syn := _clean_synonyms(w, opts))}
+                lemmas[int(parts[0])] = [parts[4 + 2 * k].split("(")[0].lower() for k in range(n)]
+        with index.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("  "):
+                    continue
+                parts = line.split()
+                word = parts[0]
+                if not _keep_word(word):
+                    continue
+                n_ptr = int(parts[3])
+                tagged = int(parts[5 + n_ptr])
+                for off in parts[6 + n_ptr :]:
+                    syn = _clean_synonyms(word, lemmas.get(int(off), []))
+                    if syn:
+                        if word not in best or tagged > best[word][0]:
+                            best[word] = (tagged, syn)
+                        break
+    return {w: syn for w, (_, syn) in best.items()}
 
 
 @functools.lru_cache(maxsize=4)
@@ -1120,12 +1157,17 @@ class SynonymSubstitution(TextPerturbation):
     Magnitude is the fraction of eligible words replaced (at most 1). Words
     are maximal runs of letters; eligible words are those not protected whose
     lower-case form has at least one single-word synonym in the thesaurus.
-    The synonym is chosen uniformly among them (all senses of the word, in the
-    thesaurus's order) and takes the word's case pattern (``Big`` → ``Large``,
-    ``BIG`` → ``LARGE``). ``lexicon`` is the path of a MyThes ``.dat`` file or
-    a WordNet dict folder; None uses Debian's ``mythes-en-us``, else
-    ``wordnet-base`` (see :func:`load_lexicon`). Only the thesaurus's plain
-    synonyms are used: no antonyms, hypernyms or "similar terms".
+    The synonym is chosen uniformly among the synonyms of the word's most
+    frequent sense that has any, and takes the word's case pattern (``Big`` →
+    ``Large``, ``BIG`` → ``LARGE``). Function words ("the", "in", "i" …) and
+    words of fewer than three letters are never replaced.
+
+    ``lexicon`` is the path of a MyThes ``.dat`` file or a WordNet dict
+    folder; None uses Debian's ``mythes-en-us``, else ``wordnet-base`` (see
+    :func:`load_lexicon`). Only plain single-word synonyms are used: no
+    antonyms, hypernyms or "similar terms". The quality is a thesaurus's, not
+    a language model's: the sense is not disambiguated ("bad" → "big" can
+    happen).
     """
 
     name = "synonym_substitution"
@@ -1185,10 +1227,10 @@ class SynonymSubstitution(TextPerturbation):
             syn = lex.get(w.lower())
             if syn:
                 chosen.append(k)
-                replacements.append(_match_case(w, syn[min(int(vv * len(syn)), len(syn) - 1)]))
+                replacements.append(_match_case(w, syn[(vv * len(syn)) >> 16]))
         if not chosen:
             return flat
-        pool = np.frombuffer("".join(replacements).encode("utf-32-le", "surrogatepass"), "<u4")
+        pool = _encode_str("".join(replacements))
         rep_len = np.fromiter(map(len, replacements), np.int64, len(replacements))
         seg_start = runs.start.copy()
         seg_len = runs.length.copy()

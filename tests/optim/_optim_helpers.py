@@ -1,4 +1,7 @@
-"""Shared pieces of the optim tests: small models built without touching torch's global RNG."""
+"""Shared pieces of the optim tests: small models built without touching torch's global RNG.
+
+Imported by the test modules (pytest puts this folder on ``sys.path``).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,3 @@ def make_data(n: int = 64, seed: int = 1, dtype=torch.float32):
 def mlp_loss(params, X, y):
     w1, b1, w2, b2 = params
     return torch.nn.functional.cross_entropy(torch.relu(X @ w1.T + b1) @ w2.T + b2, y)
-
-
-@pytest.fixture
-def data():
-    return make_data()

@@ -234,3 +234,38 @@ def test_real_ctrl_c_then_resume(runner, tiny, store_url):
     assert result.exit_code == 0, result.stderr
     runs = runs_in(store_url)
     assert list(runs["status"]) == ["complete"] and runs["n_cells"].iloc[0] == 14
+
+
+def test_skops_untrusted_type_needs_trust(runner, tiny, store_url):
+    sio = pytest.importorskip("skops.io")
+    from sklearn.tree import DecisionTreeClassifier
+
+    data = np.load(tiny / "tiny.npz")
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(data["X"], data["y"])
+    sio.dump(tree, tiny / "tree.skops")
+    exp = write(tiny, "tree.yaml", _tiny_with(**{"entry_point: tiny.py:model": "path: tree.skops"}))
+    _assert_bad(
+        runner.invoke(app, ["run", str(exp), "--store", store_url]),
+        "model.path",
+        "sklearn.tree._tree.Tree",
+        "--trust",
+    )
+    assert runs_in(store_url).empty
+    ok = runner.invoke(
+        app, ["run", str(exp), "--store", store_url, "--trust", "sklearn.tree._tree.Tree", "-q"]
+    )
+    assert ok.exit_code == 0, ok.stderr
+    assert len(runs_in(store_url)) == 1
+
+
+def test_model_failing_mid_sweep_keeps_a_failed_run_of_whole_cells(runner, tiny, store_url):
+    # missing_values with fill=nan feeds NaN to a model that cannot take it
+    exp = write(tiny, "nan.yaml", _tiny_with(**{"{fill: mean}": "{fill: nan}"}))
+    line = _assert_bad(runner.invoke(app, ["run", str(exp), "--store", store_url]), "kept in")
+    runs = runs_in(store_url)
+    assert list(runs["status"]) == ["failed"] and runs["run_id"].iloc[0] in line
+    assert f"with its {runs['n_cells'].iloc[0]} finished cells" in line
+    run = pk.load_run(runs["run_id"].iloc[0], store_url)
+    # every stored cell is whole: all its metrics are there
+    per_cell = run.table[run.table["group"] == ""].groupby(["params", "magnitude", "repeat"])
+    assert per_cell["metric"].nunique().nunique() == 1

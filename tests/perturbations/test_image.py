@@ -1,0 +1,321 @@
+"""Image perturbations: range, monotone severities, layouts, known answers, bad input, a CNN."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pytest
+
+import perturbkit as pk
+from perturbkit import perturbations as P
+from perturbkit.exceptions import DataError, ParameterError
+from perturbkit.perturbations import image as im
+
+torch = pytest.importorskip("torch")
+
+NAMES = P.list("image")
+
+
+def _downscale(a: np.ndarray, f: int) -> np.ndarray:
+    n, h, w, c = a.shape
+    h2, w2 = h // f, w // f
+    return a[:, : h2 * f, : w2 * f].reshape(n, h2, f, w2, f, c).mean(axis=(2, 4))
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    """scikit-learn's two sample photos (china, flower), 61×91, float32 NCHW in [0, 1]."""
+    from sklearn.datasets import load_sample_images
+
+    imgs = np.stack(load_sample_images().images).astype(np.float64) / 255.0
+    return np.ascontiguousarray(_downscale(imgs, 7).transpose(0, 3, 1, 2)).astype(np.float32)
+
+
+def _change(p: P.Perturbation, X: np.ndarray, s: float, seed: int = 0) -> float:
+    return float(np.abs(np.asarray(p(X, s, seed), np.float64) - X).mean())
+
+
+# -- range, dtype, layout ---------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_valid_range_dtype_and_shape_kept(name: str, photos: np.ndarray) -> None:
+    p = P.get(name)
+    extremes = np.concatenate([np.zeros_like(photos[:1]), np.ones_like(photos[:1]), photos])
+    for dtype in (np.float32, np.float64):
+        X = extremes.astype(dtype)
+        for s in (0.5, 1.0, 2.5, 5.0):
+            out = p(X, s, 0)
+            assert out.dtype == dtype and out.shape == X.shape, (name, s)
+            assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0, (name, s)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_severity_is_monotone_on_real_photos(name: str, photos: np.ndarray) -> None:
+    p = P.get(name)
+    changes = [_change(p, photos, s) for s in (1, 2, 3, 4, 5)]
+    assert all(b > a for a, b in itertools.pairwise(changes)), (name, changes)
+    assert changes[0] > 0.005, (name, changes)  # severity 1 is visible
+    # fractional severities interpolate: 1.5 lies between 1 and 2 (up to draw noise)
+    mid = _change(p, photos, 1.5)
+    assert changes[0] - 1e-3 <= mid <= changes[1] + 1e-3, (name, changes[:2], mid)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nhwc_layout_gives_the_nchw_result(name: str, photos: np.ndarray) -> None:
+    X = photos[:, :, :20, :24]
+    a = P.get(name)(X, 3.0, 7)
+    b = P.get(name, layout="NHWC")(np.ascontiguousarray(X.transpose(0, 2, 3, 1)), 3.0, 7)
+    assert b.shape == (2, 20, 24, 3)
+    np.testing.assert_allclose(b.transpose(0, 3, 1, 2), a, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_tensors_come_back_as_tensors(name: str, photos: np.ndarray) -> None:
+    X = photos[:, :, :16, :16]
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        t = torch.from_numpy(X).to(dtype)
+        out = P.get(name)(t, 2.0, 3)
+        assert isinstance(out, torch.Tensor) and out.dtype == dtype and out.shape == t.shape
+    out = P.get(name)(torch.from_numpy(X), 2.0, 3)
+    np.testing.assert_array_equal(out.numpy(), P.get(name)(X, 2.0, 3))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rows_do_not_depend_on_the_batch(name: str, photos: np.ndarray) -> None:
+    """apply on a batch equals apply on its parts: the engine may join or split blocks."""
+    X = np.concatenate([photos, photos[:, :, ::-1], photos[:, :, :, ::-1]])[:, :, :32, :40]
+    p = P.get(name)
+    params = p.sample(X, np.random.default_rng(0))
+
+    def rows(a: object, sl: slice) -> object:
+        return None if a is None else a[sl]
+
+    whole = p.apply(X, params, 2.5)
+    parts = [p.apply(X[sl], rows(params, sl), 2.5) for sl in (slice(0, 1), slice(1, 6))]
+    np.testing.assert_array_equal(whole, np.concatenate(parts))
+
+
+# -- known answers ----------------------------------------------------------------------
+def test_gaussian_noise_has_the_tabled_sigma_and_shares_draws() -> None:
+    X = np.full((4, 3, 32, 32), 0.5)
+    p = P.get("image_gaussian_noise")
+    d1 = p(X, 1, 0) - X
+    d3 = p(X, 3, 0) - X
+    assert np.std(d1) == pytest.approx(0.08, rel=0.03)
+    # common random numbers: the same standard draws, scaled (where nothing was clipped)
+    ok = (np.abs(d3) < 0.49) & (np.abs(d1) < 0.49)
+    np.testing.assert_allclose(d3[ok] / 0.18, d1[ok] / 0.08, atol=1e-5)
+
+
+def test_shot_noise_scales_with_brightness_and_keeps_black() -> None:
+    X = np.concatenate([np.zeros((1, 1, 64, 64)), np.full((1, 1, 64, 64), 0.5)])
+    out = P.get("shot_noise")(X, 1, 0)  # 60 photons per unit: Poisson(30) / 60
+    assert np.all(out[0] == 0.0)
+    assert np.std(out[1] - 0.5) == pytest.approx(np.sqrt(0.5 / 60), rel=0.05)
+
+
+def test_impulse_noise_replaces_the_tabled_fraction_and_masks_nest() -> None:
+    X = np.full((2, 3, 64, 64), 0.5, dtype=np.float32)
+    p = P.get("impulse_noise")
+    hit = {s: p(X, s, 1) != 0.5 for s in (1, 5)}
+    assert hit[1].mean() == pytest.approx(0.03, abs=0.005)
+    assert hit[5].mean() == pytest.approx(0.27, abs=0.01)
+    assert np.all(hit[5][hit[1]])  # what is hit at severity 1 is hit at 5
+    out = p(X, 5, 1)
+    assert set(np.unique(out)) == {0.0, 0.5, 1.0}
+
+
+def test_brightness_and_contrast_follow_imagenet_c() -> None:
+    black = np.zeros((1, 3, 4, 4))
+    np.testing.assert_allclose(P.get("brightness")(black, 2, 0), 0.2, atol=1e-7)
+    X = np.random.default_rng(0).random((2, 3, 8, 8))
+    out = P.get("contrast")(X, 3, 0)
+    mu = X.mean(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (X - mu) * 0.2 + mu, atol=1e-6)
+
+
+def test_saturation_moves_one_way_and_hue_keeps_grey() -> None:
+    X = np.random.default_rng(0).random((2, 3, 8, 8))
+    spread = X.max(axis=1) - X.min(axis=1)
+    up = P.get("saturation")(X, 3, 0)
+    down = P.get("saturation", direction="down")(X, 5, 0)
+    assert (up.max(axis=1) - up.min(axis=1)).mean() > spread.mean()
+    np.testing.assert_allclose(down, np.repeat(X.max(axis=1, keepdims=True), 3, axis=1), atol=1e-6)
+    grey = np.full((1, 3, 4, 4), 0.4)
+    np.testing.assert_allclose(P.get("hue_shift")(grey, 5, 0), grey, atol=1e-6)
+    red = np.zeros((1, 3, 2, 2))
+    red[:, 0] = 1.0
+    shifted = P.get("hue_shift", direction="positive")(red, 5, 0)  # 60°: red -> yellow
+    np.testing.assert_allclose(shifted[0, :, 0, 0], [1.0, 1.0, 0.0], atol=1e-6)
+
+
+def test_color_temperature_warms_and_cools() -> None:
+    X = np.full((1, 3, 4, 4), 0.5)
+    warm = P.get("color_temperature", direction="warm")(X, 3, 0)
+    cool = P.get("color_temperature", direction="cool")(X, 3, 0)
+    assert warm[0, 0, 0, 0] > 0.5 > warm[0, 2, 0, 0]
+    assert cool[0, 2, 0, 0] > 0.5 > cool[0, 0, 0, 0]
+
+
+def test_jpeg_is_pillows_codec_image_by_image() -> None:
+    from PIL import Image
+
+    X = np.random.default_rng(3).random((3, 24, 20, 3)).astype(np.float32)
+    out = P.get("jpeg_compression", layout="NHWC")(X, 2, 0)
+    for img, got in zip(X, out):
+        buf = io.BytesIO()
+        Image.fromarray(np.rint(img * 255).astype(np.uint8)).save(buf, "JPEG", quality=18)
+        want = np.asarray(Image.open(io.BytesIO(buf.getvalue()))).astype(np.float32) / 255
+        np.testing.assert_array_equal(got, want)
+    grey = X[:, :, :, :1]
+    assert P.get("jpeg_compression", layout="NHWC")(grey, 5, 0).shape == grey.shape
+
+
+def test_simplejpeg_codec_matches_pillow_on_average(photos: np.ndarray) -> None:
+    pytest.importorskip("simplejpeg")
+    fast = P.get("jpeg_compression", codec="simplejpeg")
+    slow = P.get("jpeg_compression")
+    for s in (1, 5):
+        assert _change(fast, photos, s) == pytest.approx(_change(slow, photos, s), rel=0.01)
+    grey = photos[:, :1]
+    assert _change(fast, grey, 3) == pytest.approx(_change(slow, grey, 3), rel=0.02)
+
+
+def test_pixelate_makes_blocks_and_kernels_are_normalised() -> None:
+    X = np.random.default_rng(4).random((1, 1, 40, 40))
+    out = P.get("pixelate")(X, 5, 0)  # factor 0.25: 10×10 blocks of 4×4
+    assert len(np.unique(out.round(6))) <= 100
+    assert im._disk_kernel(6, 0.5).sum() == pytest.approx(1.0, abs=1e-5)
+    k, _ = im._motion_kernels(np.array([-45.0, 0.0, 30.0, 45.0]), 15, 8)
+    np.testing.assert_allclose(k.sum(axis=(1, 2)), 1.0, atol=1e-5)
+
+
+def test_geometry_keeps_constant_images_and_the_centre() -> None:
+    flat = np.full((2, 3, 9, 9), 0.3)
+    for name in ("rotation", "translation", "zoom", "lens_distortion", "elastic_transform"):
+        np.testing.assert_allclose(P.get(name)(flat, 5, 0), 0.3, atol=1e-6)
+    X = np.random.default_rng(0).random((1, 1, 9, 9))
+    for name in ("rotation", "zoom", "lens_distortion"):
+        assert P.get(name)(X, 5, 0)[0, 0, 4, 4] == pytest.approx(X[0, 0, 4, 4], abs=1e-6)
+
+
+def test_draws_come_only_from_the_given_rng() -> None:
+    X = np.random.default_rng(0).random((2, 3, 8, 8))
+    for name in NAMES:
+        p = P.get(name)
+        a = p(X, 3, np.random.default_rng(11))
+        b = p(X, 3, np.random.default_rng(11))
+        np.testing.assert_array_equal(a, b)
+
+
+# -- bad input: one clear line ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("X", "kwargs", "match"),
+    [
+        (np.zeros((2, 8, 8, 3)), {}, r"axis 1.*looks like NHWC: pass layout='NHWC'"),
+        (np.zeros((2, 3, 8, 8)), {"layout": "NHWC"}, r"looks like NCHW: pass layout='NCHW'"),
+        (np.full((2, 3, 8, 8), 1.5), {}, r"values in \[0, 1\]. Got values in \[1.5, 1.5\]"),
+        (np.full((2, 3, 8, 8), -0.1), {}, r"values in \[0, 1\]"),
+        (np.zeros((3, 8, 8)), {}, r"4-D batch of images .*Got shape \(3, 8, 8\)"),
+        (np.zeros((2, 3, 8, 8), dtype=np.uint8), {}, r"float images.*X / 255"),
+        (np.full((1, 3, 4, 4), np.nan), {}, r"finite"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line(X: np.ndarray, kwargs: dict, match: str) -> None:
+    with pytest.raises(DataError, match=match) as info:
+        P.get("gaussian_blur", **kwargs)(X, 1, 0)
+    assert "\n" not in str(info.value)
+
+
+def test_colour_ops_refuse_one_channel_and_bad_params_are_parameter_errors() -> None:
+    grey = np.zeros((2, 1, 8, 8))
+    for name in ("saturation", "hue_shift", "color_temperature"):
+        with pytest.raises(DataError, match="3-channel RGB"):
+            P.get(name)(grey, 1, 0)
+    P.get("brightness")(grey, 1, 0)  # tone works on grey
+    with pytest.raises(ParameterError, match="'layout' parameter of GaussianBlur"):
+        P.get("gaussian_blur", layout="HWC")(np.zeros((1, 3, 4, 4)), 1, 0)
+    with pytest.raises(ParameterError, match="'direction' parameter of Saturation"):
+        P.get("saturation", direction="sideways")
+    with pytest.raises(ParameterError, match=r"\[0, 5\]"):
+        P.get("pixelate")(np.zeros((1, 3, 4, 4)), 6, 0)
+
+
+# -- a real model: a small CNN on scikit-learn's digits ------------------------------------
+@pytest.fixture(scope="module")
+def digits_cnn():
+    """A small CNN trained here on digits upsampled to 16×16: returns (module, X_test, y_test)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = np.kron(X.reshape(-1, 8, 8) / 16.0, np.ones((2, 2)))[:, None].astype(np.float32)
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:1300], order[1300:]
+    nn = torch.nn
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.set_num_threads(1)  # tiny layers: threads only add overhead on a busy machine
+        net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 4 * 4, 10),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        Xt, yt = torch.from_numpy(X[train]), torch.from_numpy(y[train])
+        batches = np.random.default_rng(1)
+        try:
+            for _ in range(8):
+                for idx in np.array_split(batches.permutation(len(train)), len(train) // 64):
+                    opt.zero_grad()
+                    loss = nn.functional.cross_entropy(net(Xt[idx]), yt[idx])
+                    loss.backward()
+                    opt.step()
+        finally:
+            torch.set_num_threads(threads)
+    net.eval()
+    return net, X[test], y[test]
+
+
+def test_cnn_accuracy_falls_with_severity(digits_cnn) -> None:
+    net, X, y = digits_cnn
+    names = ["image_gaussian_noise", "impulse_noise", "gaussian_blur", "pixelate", "contrast"]
+    res = pk.sweep(
+        pk.wrap(net, task="classification"),
+        X,
+        y,
+        perturbations=names,
+        magnitudes=[0, 1, 3, 5],
+        seed=0,
+        progress=False,
+    )
+    t = res.to_pandas(groups=False)
+    acc = t[t.metric == "accuracy"].pivot_table(
+        index="perturbation", columns="magnitude", values="value"
+    )
+    assert acc[0.0].min() > 0.9, acc  # a real model: clean accuracy above 90%
+    for name in names:
+        row = acc.loc[name].to_numpy()
+        assert np.all(np.diff(row) <= 0.01), (name, row)  # never rises by more than a hair
+        assert row[-1] < row[0], (name, row)  # severity 5 hurts
+    assert (acc[0.0] - acc[5.0]).mean() > 0.2, acc  # and hurts a lot on average
+
+
+def test_sweep_refuses_images_outside_the_unit_range(digits_cnn) -> None:
+    net, X, y = digits_cnn
+    with pytest.raises(DataError, match=r"values in \[0, 1\]"):
+        pk.sweep(
+            pk.wrap(net, task="classification"),
+            X * 16,
+            y,
+            perturbations=["gaussian_blur"],
+            magnitudes=[0, 1],
+            seed=0,
+            progress=False,
+        )
