@@ -33,12 +33,12 @@ demo: $(STAMP)
 	$(BIN)/perturbkit demo --out demo-output
 
 test: $(STAMP) sysdeps
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/ruff format --check src tests benchmarks examples tools
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_overhead.py
