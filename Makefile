@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the test suite uses: a real PostgreSQL server for the store tests,
 # headless Chromium for the report and dashboard checks, an offline English thesaurus
 # for synonym edits, espeak-ng for spoken test clips.
-APT_PACKAGES := postgresql chromium mythes-en-us espeak-ng
+APT_PACKAGES := postgresql chromium mythes-en-us wordnet-base espeak-ng
 
 .PHONY: demo test lint bench sysdeps clean venv
 
@@ -42,6 +42,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/bounds.py
+	$(BIN)/python benchmarks/optim.py
+	$(BIN)/python benchmarks/modalities/image.py
+	$(BIN)/python benchmarks/modalities/text.py
+	$(BIN)/python benchmarks/modalities/audio.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -96,7 +96,11 @@ def albumentations_ops(p):
         ),
         "zoom": lambda: A.Affine(scale=(p["zoom"],) * 2, border_mode=refl, p=1.0),
         "elastic_transform": lambda: A.ElasticTransform(
-            alpha=p["elastic_alpha_px"], sigma=p["elastic_sigma_px"], border_mode=refl, p=1.0
+            alpha=p["elastic_alpha_px"],
+            sigma=max(p["elastic_sigma_px"], 1.0),  # albumentations refuses sigma < 1
+            noise_distribution="uniform",
+            border_mode=refl,
+            p=1.0,
         ),
     }
     ops, errors = {}, {}

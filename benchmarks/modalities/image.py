@@ -302,11 +302,11 @@ def report(res: dict) -> dict:
                 speedups_ic.append(sp)
             vic = f"{sp:7.1f}×"
         print(
-            f"{name:22s} {t:8.4f} {o['time']['iqr']:7.4f} "
+            f"{label:28s} {t:8.4f} {o['time']['iqr']:7.4f} "
             + " ".join(cells)
-            + f"  {vs:>22s}  {vic}"
+            + f"  {vs:>24s}  {vic}"
         )
-        summary[name] = {
+        summary[label] = {
             "ours_s": t,
             "vs_fastest_same_peer": None if not fastest else fastest[0] / t,
         }

@@ -14,15 +14,16 @@ chosen word's characters, at most 10 of each):
 
 Fidelity: the realised change, as the Levenshtein distance between input and
 output over the input's length (mean over the first 300 sentences), is
-measured for nlpaug first; our magnitude is then set so that our expected
-change matches it (magnitude = nlpaug's change / the share of characters
-that are eligible, times 2 for swaps, which change two), and both realised
-changes are printed side by side.
+measured for nlpaug first; our magnitude is then calibrated on the same
+sentences so that our realised change matches it (two secant steps from
+magnitude 0.1), and both realised changes are printed side by side.
 
 Speed: seconds per batch (median and IQR over ``--repeats`` runs after one
 warm-up), turned into sentences per second; ours includes its draws and the
 conversion to and from Python strings; nlpaug's ``augment(list)`` runs one
-sentence at a time, as it does. ``floor`` is the bare codec our
+sentence at a time, as it does. The peer runs as a server in its own process
+and the two are timed in alternation, one run each in turn, so that a busy
+machine slows both alike. ``floor`` is the bare codec our
 implementation rests on (encode the batch to one array of code points,
 decode and split it back): the least a vectorised implementation can pay.
 Target: ours ≥ 10× nlpaug on every pair. Both run single-threaded.
@@ -30,9 +31,10 @@ Target: ours ≥ 10× nlpaug on every pair. Both run single-threaded.
 nlpaug runs in its own interpreter, a venv the script makes on first use
 (``--peer-venv``, default ``~/.cache/perturbkit/peers/text``), never in
 perturbkit's dependencies. This file is also the peer's entry point
-(``--peer SPEC OUT``), which imports only the standard library and nlpaug.
+(``--serve SPEC``), which imports only the standard library and nlpaug.
 
 Run:  .venv/bin/python benchmarks/modalities/text.py [--quick] [--json]
+      (writes benchmarks/results/modalities_text.json unless --quick)
 """
 
 from __future__ import annotations
@@ -71,16 +73,6 @@ def _summary(times: list[float]) -> dict[str, float]:
     return {"median": statistics.median(times), "iqr": q[2] - q[0], "n": len(times)}
 
 
-def _time(fn: Any, repeats: int) -> dict[str, float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return _summary(times)
-
-
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions), two rows at a time."""
     if len(a) < len(b):
@@ -95,32 +87,78 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def change(before: list[str], after: list[str]) -> float:
-    """Mean edit distance over input length, for non-empty inputs."""
-    rates = [levenshtein(a, b) / len(a) for a, b in zip(before, after) if a]
-    return sum(rates) / len(rates)
+    """Edit distance over input length, summed over the sentences."""
+    return sum(levenshtein(a, b) for a, b in zip(before, after)) / sum(map(len, before))
 
 
 # -- the peer side: runs in the nlpaug venv ---------------------------------------------
-def peer_main(spec_path: str, out_path: str) -> None:
+def peer_serve(spec_path: str) -> None:
+    """Set up, report fidelity on one JSON line, then time one run per op name read from stdin."""
     import random
     import warnings
 
     warnings.filterwarnings("ignore")
+    import nlpaug
     import nlpaug.augmenter.char as nac
 
-    spec = json.loads(Path(spec_path).read_text())
-    sentences = spec["sentences"]
+    sentences = json.loads(Path(spec_path).read_text())["sentences"]
     random.seed(0)
-    out: dict[str, Any] = {"nlpaug": __import__("nlpaug").__version__}
+    augs = {ours: getattr(nac, cls)(**kwargs) for ours, (cls, kwargs) in PAIRS.items()}
+    report: dict[str, Any] = {"nlpaug": nlpaug.__version__}
     for ours, (cls, kwargs) in PAIRS.items():
-        aug = getattr(nac, cls)(**kwargs)
-        sample = aug.augment(sentences[:N_FIDELITY])
-        out[ours] = {
+        sample = augs[ours].augment(sentences[:N_FIDELITY])
+        report[ours] = {
             "augmenter": f"{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})",
-            "time": _time(lambda a=aug: a.augment(sentences), spec["repeats"]),
             "change": change(sentences[:N_FIDELITY], sample),
         }
-    Path(out_path).write_text(json.dumps(out))
+    print(json.dumps(report), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        if name == "quit":
+            break
+        t0 = time.perf_counter()
+        augs[name].augment(sentences)
+        print(time.perf_counter() - t0, flush=True)
+
+
+class Peer:
+    """The peer interpreter, serving one timed run per request, so timings interleave."""
+
+    def __init__(self, python: Path, spec: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [str(python), __file__, "--serve", str(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.report = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
+
+    def time(self, name: str) -> float:
+        self.proc.stdin.write(name + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return float(self.proc.stdout.readline())  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        self.proc.wait(timeout=60)
+
+
+def interleave(ours: Any, peer: Any, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Alternate one run of ours and one of the peer's, ``repeats`` times after a warm-up."""
+    import gc
+
+    ours()
+    peer()
+    a, b = [], []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        ours()
+        a.append(time.perf_counter() - t0)
+        b.append(peer())
+    return _summary(a), _summary(b)
 
 
 # -- the main side ------------------------------------------------------------------------
@@ -151,14 +189,6 @@ def ensure_peer_venv(path: Path) -> Path:
     return python
 
 
-def run_peer(python: Path, sentences: list[str], repeats: int, env: dict[str, str]) -> Any:
-    with tempfile.TemporaryDirectory() as tmp:
-        spec, out = Path(tmp) / "spec.json", Path(tmp) / "out.json"
-        spec.write_text(json.dumps({"sentences": sentences, "repeats": repeats}))
-        subprocess.run([str(python), __file__, "--peer", str(spec), str(out)], check=True, env=env)
-        return json.loads(out.read_text())
-
-
 def floor_codec(sentences: list[str]) -> list[str]:
     import numpy as np
 
@@ -169,19 +199,25 @@ def floor_codec(sentences: list[str]) -> list[str]:
     return [big[a:b] for a, b in zip((ends - lengths).tolist(), ends.tolist())]
 
 
+def calibrate(realised: Any, target: float) -> float:
+    """The magnitude whose realised change is ``target`` (secant steps; the change is ~linear)."""
+    m = 0.1
+    for _ in range(2):
+        got = realised(m)
+        m = min(1.0, m * target / got) if got > 0 else 1.0
+    return m
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sentences", type=int, default=4000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--peer-repeats", type=int, default=3)
     ap.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
     ap.add_argument("--quick", action="store_true", help="1,000 sentences, fewer repeats")
-    ap.add_argument(
-        "--json", action="store_true", help="write benchmarks/results/modalities_text.json"
-    )
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     if args.quick:
-        args.sentences, args.repeats, args.peer_repeats = 1000, 3, 2
+        args.sentences, args.repeats = 1000, 3
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -196,67 +232,73 @@ def main() -> None:
     from perturbkit import perturbations
 
     sentences, source = corpus(args.sentences)
-    peer = run_peer(ensure_peer_venv(args.peer_venv), sentences, args.peer_repeats, env)
     floor = time_it(lambda: floor_codec(sentences), repeats=args.repeats)
     n, sample = len(sentences), sentences[:N_FIDELITY]
-    total_chars = sum(map(len, sample))
     rows, ratios = [], []
-    print(f"{n} sentences, {source}; nlpaug {peer['nlpaug']}; floor {n / floor['median']:,.0f}/s")
-    print(
-        f"{'perturbation':16s} {'magnitude':>9s} {'ours /s':>11s} {'nlpaug /s':>10s} "
-        f"{'ratio':>7s} {'vs floor':>8s} {'change ours':>11s} {'nlpaug':>7s}"
-    )
-    for name, (cls, _) in PAIRS.items():
-        p = perturbations.get(name)
-        share = float(p.count_eligible(sample).sum()) / total_chars
-        per_edit = 2.0 if name == "char_swap" else 1.0
-        m = min(1.0, peer[name]["change"] / (share * per_edit))
-        ours = time_it(lambda p=p, m=m: p(sentences, m, 0), repeats=args.repeats)
-        ours_change = change(sample, p(sample, m, 0))
-        ratio = peer[name]["time"]["median"] / ours["median"]
-        ratios.append(ratio)
-        row = {
-            "perturbation": name,
-            "peer": peer[name]["augmenter"],
-            "magnitude": m,
-            "ours": {**ours, "sentences_per_s": n / ours["median"], "change": ours_change},
-            "nlpaug": {
-                **peer[name]["time"],
-                "sentences_per_s": n / peer[name]["time"]["median"],
-                "change": peer[name]["change"],
-            },
-            "ratio": ratio,
-            "ours_over_floor": ours["median"] / floor["median"],
-        }
-        rows.append(row)
-        print(
-            f"{name:16s} {m:9.3f} {row['ours']['sentences_per_s']:11,.0f} "
-            f"{row['nlpaug']['sentences_per_s']:10,.0f} {ratio:6.1f}x "
-            f"{row['ours_over_floor']:7.1f}x {ours_change:11.3f} {peer[name]['change']:7.3f}"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "spec.json"
+        spec.write_text(json.dumps({"sentences": sentences}))
+        peer = Peer(ensure_peer_venv(args.peer_venv), spec, env)
+        try:
+            print(
+                f"{n} sentences, {source}; nlpaug {peer.report['nlpaug']}; "
+                f"floor {n / floor['median']:,.0f}/s"
+            )
+            print(
+                f"{'perturbation':16s} {'magnitude':>9s} {'ours /s':>11s} {'nlpaug /s':>10s} "
+                f"{'ratio':>7s} {'vs floor':>8s} {'change ours':>11s} {'nlpaug':>7s}"
+            )
+            for name in PAIRS:
+                p = perturbations.get(name)
+                target = peer.report[name]["change"]
+                m = calibrate(lambda m, p=p: change(sample, p(sample, m, 0)), target)
+                ours, theirs = interleave(
+                    lambda p=p, m=m: p(sentences, m, 0),
+                    lambda k=name: peer.time(k),
+                    args.repeats,
+                )
+                ours_change = change(sample, p(sample, m, 0))
+                ratio = theirs["median"] / ours["median"]
+                ratios.append(ratio)
+                row = {
+                    "perturbation": name,
+                    "peer": peer.report[name]["augmenter"],
+                    "magnitude": m,
+                    "ours": {**ours, "sentences_per_s": n / ours["median"], "change": ours_change},
+                    "nlpaug": {**theirs, "sentences_per_s": n / theirs["median"], "change": target},
+                    "ratio": ratio,
+                    "ours_over_floor": ours["median"] / floor["median"],
+                }
+                rows.append(row)
+                print(
+                    f"{name:16s} {m:9.3f} {row['ours']['sentences_per_s']:11,.0f} "
+                    f"{row['nlpaug']['sentences_per_s']:10,.0f} {ratio:6.1f}x "
+                    f"{row['ours_over_floor']:7.1f}x {ours_change:11.3f} {target:7.3f}"
+                )
+        finally:
+            peer.close()
     gmean = math.exp(sum(map(math.log, ratios)) / len(ratios))
     print(
         f"geometric mean ratio {gmean:.1f}x (target >= 10x on every pair: "
         f"{'met' if min(ratios) >= 10 else 'NOT met'})"
     )
+    results = {
+        "meta": {**run_metadata(), "nlpaug": peer.report["nlpaug"], "corpus": source},
+        "config": vars(args) | {"peer_venv": str(args.peer_venv)},
+        "floor": {**floor, "sentences_per_s": n / floor["median"]},
+        "rows": rows,
+        "geometric_mean_ratio": gmean,
+        "min_ratio": min(ratios),
+        "target": ">= 10x nlpaug sentences/s",
+    }
+    if not args.quick:
+        print(f"wrote {write_json('modalities_text', results)}")
     if args.json:
-        path = write_json(
-            "modalities_text",
-            {
-                "meta": {**run_metadata(), "nlpaug": peer["nlpaug"], "corpus": source},
-                "config": vars(args) | {"peer_venv": str(args.peer_venv)},
-                "floor": {**floor, "sentences_per_s": n / floor["median"]},
-                "rows": rows,
-                "geometric_mean_ratio": gmean,
-                "min_ratio": min(ratios),
-                "target": ">= 10x nlpaug sentences/s",
-            },
-        )
-        print(f"wrote {path}")
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--peer":
-        peer_main(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        peer_serve(sys.argv[2])
     else:
         main()

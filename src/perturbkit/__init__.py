@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from perturbkit import calc, perturbations
 from perturbkit._version import __version__
+from perturbkit.analysis.interactions import interactions
 from perturbkit.analysis.thresholds import find_threshold, find_thresholds
 from perturbkit.engine import Cell, Sweep, SweepResult, sweep
 from perturbkit.exceptions import (
@@ -83,6 +84,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "calc",
     "find_threshold",
     "find_thresholds",
+    "interactions",
     "load_model",
     "load_run",
     "perturbations",

@@ -203,6 +203,9 @@ def test_auc_radius_and_tidy(linear_data) -> None:
     assert set(tidy["metric"]) >= {"mse_upper", "deviation_upper", "mse"}
     assert (tidy["perturbation"] == "gaussian_noise").all()
     assert "linear" in repr(c)
+    back = RobustnessCurve.from_tidy(tidy, c.meta, "linear")
+    pd.testing.assert_frame_equal(back.to_pandas(), c.to_pandas()[list(back.table.columns)])
+    assert set(back.table.columns) == set(c.table.columns)
 
 
 def test_mean_upper_bound_methods_agree_on_a_large_sample() -> None:

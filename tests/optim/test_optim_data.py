@@ -68,7 +68,7 @@ def test_noise_is_in_the_perturbations_unit_with_training_statistics(Xy):
 
 
 def test_schedule_scales_the_magnitude_by_epoch_and_fraction_keeps_rows_clean(Xy):
-    X, y = Xy
+    X, _ = Xy
     out = list(
         perturbed_batches(
             X,

@@ -32,7 +32,12 @@ def test_training_study_quick(tmp_path):
     assert (tmp_path / "loss_curves.png").stat().st_size > 10_000
     data = json.loads((tmp_path / "training_study.json").read_text())
     assert set(data["accuracy"]) == {
-        "SGD", "Adam", "Perturbed SGD", "SGLD", "SGLD (posterior mean)", "SAM"
+        "SGD",
+        "Adam",
+        "Perturbed SGD",
+        "SGLD",
+        "SGLD (posterior mean)",
+        "SAM",
     }
 
 

@@ -220,7 +220,7 @@ def test_drop_rate_pushed_to_one_by_a_schedule_is_caught():
         torch.optim.SGD([p], lr=0.1), DropGradientNoise(rate=0.6), schedule=lambda t: 2.0
     )
     p.grad = torch.ones(3)
-    with pytest.raises(ParameterError, match="after the schedule.*Got 1.2 instead"):
+    with pytest.raises(ParameterError, match=r"after the schedule.*Got 1.2 instead"):
         opt.step()
 
 
@@ -233,3 +233,25 @@ def test_generators_print_and_compare_by_parameters():
         "class": "DropGradientNoise",
         "params": {"rate": 0.2},
     }
+
+
+def test_large_cpu_draws_are_blocked_and_do_not_depend_on_the_thread_count():
+    from perturbkit.optim._streams import BLOCK
+
+    n = 2 * BLOCK + 123
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = realised(GaussianGradientNoise(1.0), torch.zeros(n), seed=9)
+        torch.set_num_threads(max(2, threads))
+        many = realised(GaussianGradientNoise(1.0), torch.zeros(n), seed=9)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+    # block k draws on the generator seeded from SeedSequence(seed, spawn_key=(k,))
+    for k in (0, 2):
+        key = () if k == 0 else (k,)
+        state = np.random.SeedSequence(9, spawn_key=key).generate_state(1, np.uint64)[0]
+        size = min(BLOCK, n - k * BLOCK)
+        want = torch.empty(size).normal_(generator=torch.Generator().manual_seed(int(state)))
+        assert torch.equal(one[k * BLOCK : k * BLOCK + size], want)

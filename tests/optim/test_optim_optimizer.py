@@ -259,9 +259,9 @@ def test_base_must_be_an_optimizer_instance():
         PerturbedOptimizer(torch.optim.SGD, GaussianGradientNoise(0.1))
     with pytest.raises(ParameterError, match="cannot be LBFGS"):
         PerturbedOptimizer(torch.optim.LBFGS(ps), GaussianGradientNoise(0.1))
-    with pytest.raises(ParameterError, match="'generator' parameter .* Got the class"):
+    with pytest.raises(ParameterError, match=r"'generator' parameter .* Got the class"):
         PerturbedOptimizer(torch.optim.SGD(ps, lr=0.1), GaussianGradientNoise)
-    with pytest.raises(ParameterError, match="'generator' parameter .* Got float instead"):
+    with pytest.raises(ParameterError, match=r"'generator' parameter .* Got float instead"):
         PerturbedOptimizer(torch.optim.SGD(ps, lr=0.1), 0.1)
 
 
@@ -327,5 +327,51 @@ def test_state_saved_with_a_torch_generator_needs_one_to_load():
     )
     sd = opt.state_dict()
     other = PerturbedOptimizer(torch.optim.SGD(ps, lr=0.1), GaussianGradientNoise(0.1), seed=1)
-    with pytest.raises(ParameterError, match="saved with a torch.Generator on cpu"):
+    with pytest.raises(ParameterError, match=r"saved with a torch.Generator on cpu"):
         other.load_state_dict(sd)
+
+
+def test_optimizers_pickle_and_deepcopy_with_their_streams():
+    import pickle
+
+    from perturbkit.optim import SAM, SGLD
+
+    p = torch.nn.Parameter(torch.zeros(5))
+    opt = PerturbedOptimizer(torch.optim.SGD([p], lr=0.1), GaussianGradientNoise(0.1), seed=3)
+    opt.register_step_pre_hook(lambda *a: None)  # hooks are not pickled, as in torch
+    clone = pickle.loads(pickle.dumps(opt))
+    assert clone.seed_ == 3 and clone.param_groups is clone.base.param_groups
+    sgld = copy.deepcopy(SGLD([p], lr=0.1, seed=4))
+    assert sgld.seed_ == 4
+    assert copy.deepcopy(SAM(torch.optim.SGD([p], lr=0.1), rho=0.1)).rho == 0.1
+
+
+def test_resume_with_blocked_cpu_streams_is_bit_identical():
+    from perturbkit.optim._streams import BLOCK
+
+    def build(seed):
+        p = torch.nn.Parameter(torch.zeros(2 * BLOCK + 7))
+        opt = PerturbedOptimizer(
+            torch.optim.SGD([p], lr=0.1, momentum=0.9), GaussianGradientNoise(0.1), seed=seed
+        )
+        return p, opt
+
+    def steps(p, opt, n):
+        for _ in range(n):
+            p.grad = torch.ones_like(p)
+            opt.step()
+
+    p, opt = build(1)
+    steps(p, opt, 4)
+    want = p.detach().clone()
+    p, opt = build(1)
+    steps(p, opt, 2)
+    sd = copy.deepcopy(opt.state_dict())
+    assert sorted(sd["perturbkit"]["streams"]["states"]) == ["cpu", "cpu#1", "cpu#2"]
+    saved = p.detach().clone()
+    p2, opt2 = build(2)
+    with torch.no_grad():
+        p2.copy_(saved)
+    opt2.load_state_dict(sd)
+    steps(p2, opt2, 2)
+    assert torch.equal(p2.detach(), want)

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from perturbkit.exceptions import ParameterError  # noqa: E402
-from perturbkit.optim import (  # noqa: E402
+from perturbkit.exceptions import ParameterError
+from perturbkit.optim import (
     AdaptiveSchedule,
     AnnealedSchedule,
     ConstantSchedule,
@@ -18,7 +18,7 @@ from perturbkit.optim import (  # noqa: E402
     StepSchedule,
     WarmupSchedule,
 )
-from perturbkit.optim.schedules import as_schedule, checked_factor  # noqa: E402
+from perturbkit.optim.schedules import as_schedule, checked_factor
 
 
 def test_known_values():
@@ -82,7 +82,7 @@ def test_callables_are_schedules_and_their_values_are_checked():
     assert checked_factor(s, 2, owner="X") == 0.25
     assert checked_factor(None, 7, owner="X") == 1.0
     bad = as_schedule(lambda t: -1.0, owner="X")
-    with pytest.raises(ParameterError, match="Got -1.0 at step 0 instead"):
+    with pytest.raises(ParameterError, match=r"Got -1.0 at step 0 instead"):
         checked_factor(bad, 0, owner="X")
     worse = as_schedule(lambda t: "a", owner="X")
     with pytest.raises(ParameterError, match="must yield a finite float"):

@@ -48,8 +48,8 @@ def run_chains(opt, p, grad_fn, n_steps):
 
 
 def test_sgld_stationary_variance_on_the_unit_gaussian():
-    # U(θ) = ½θ² for 100,000 independent chains; Welling & Teh step ε = 2·lr
-    n_chains, lr = 100_000, 0.2
+    # U(θ) = ½θ² for 50,000 independent chains; Welling & Teh step ε = 2·lr
+    n_chains, lr = 50_000, 0.2
     eps = 2 * lr
     p = torch.nn.Parameter(torch.zeros(n_chains, dtype=torch.float64))
     opt = SGLD([p], lr=lr, seed=0)
@@ -67,7 +67,7 @@ def test_sgld_stationary_variance_on_the_unit_gaussian():
 def test_sgld_samples_the_posterior_of_a_mean_loss_with_n_data(temperature):
     # data x_1..x_N, mean loss ½ mean (θ − x_i)², prior N(0, 1) as weight_decay = 1/N
     g = torch.Generator().manual_seed(0)
-    n, n_chains, lr = 50, 100_000, 0.2
+    n, n_chains, lr = 50, 50_000, 0.2
     x = torch.randn(n, generator=g, dtype=torch.float64) + 0.7
     p = torch.nn.Parameter(torch.zeros(n_chains, dtype=torch.float64))
     opt = SGLD([p], lr=lr, n_data=n, weight_decay=1 / n, temperature=temperature, seed=1)

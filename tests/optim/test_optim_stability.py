@@ -117,7 +117,7 @@ def test_too_many_divergences_raise():
     p.grad = torch.zeros_like(p)
     opt.step(loss=math.nan)
     opt.step(loss=math.nan)
-    with pytest.raises(DivergenceError, match="diverged 3 times .* max_divergences=2"):
+    with pytest.raises(DivergenceError, match=r"diverged 3 times .* max_divergences=2"):
         opt.step(loss=math.nan)
 
 

@@ -221,12 +221,12 @@ def test_reverb_tail_decays_60db_at_rt60() -> None:
     assert (bigger[:, 5000:] ** 2).sum() > (out[:, 5000:] ** 2).sum()
 
 
-def test_reverb_keeps_the_level(speechlike: np.ndarray) -> None:
-    out = Reverb()(speechlike, 0.5, 0)
-    ratio = np.sqrt(
-        (out.astype(np.float64) ** 2).mean(1) / (speechlike.astype(np.float64) ** 2).mean(1)
-    )
-    np.testing.assert_allclose(ratio, 1.0, atol=0.2)
+def test_reverb_keeps_the_level() -> None:
+    """In expectation over rooms: exact for broadband sound (a tone meets a random room gain)."""
+    x = (0.1 * np.random.default_rng(3).standard_normal((16, SR))).astype(np.float32)
+    out = Reverb()(x, 0.5, 0)
+    ratio = (out.astype(np.float64) ** 2).mean(1) / (x.astype(np.float64) ** 2).mean(1)
+    assert ratio.mean() == pytest.approx(1.0, abs=0.05)
 
 
 # -- batches ------------------------------------------------------------------------------

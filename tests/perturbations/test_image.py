@@ -172,6 +172,17 @@ def test_jpeg_is_pillows_codec_image_by_image() -> None:
     assert P.get("jpeg_compression", layout="NHWC")(grey, 5, 0).shape == grey.shape
 
 
+def test_gaussian_blur_is_scipys_filter_also_on_large_images() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    X = np.random.default_rng(5).random((3, 3, 150, 300))  # large: banded, tiled GEMMs
+    out = P.get("gaussian_blur")(X, 3, 0)
+    want = gaussian_filter(X, sigma=(0, 0, 3, 3), mode="nearest", truncate=4.0)
+    np.testing.assert_allclose(out, want, atol=2e-6)
+    parts = np.concatenate([P.get("gaussian_blur")(X[i : i + 1], 3, 0) for i in range(3)])
+    np.testing.assert_array_equal(out, parts)
+
+
 def test_simplejpeg_codec_matches_pillow_on_average(photos: np.ndarray) -> None:
     pytest.importorskip("simplejpeg")
     fast = P.get("jpeg_compression", codec="simplejpeg")

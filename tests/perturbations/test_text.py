@@ -454,3 +454,32 @@ def test_text_through_sweep_and_interactions(topic_model: Any) -> None:
     assert table.loc["case_changes", "delta"] == 0
     assert table.loc["keyboard_typos + case_changes", "interaction"] == 0
     assert table.loc["keyboard_typos", "delta"] > 0.05
+
+
+def test_number_protection_is_the_same_sparse_and_dense() -> None:
+    from perturbkit.perturbations.text import _Flat, _in_number, _number_mask
+
+    gen = np.random.default_rng(0)
+    alphabet = [*"ab1 \t.-", "\n", "x9"]
+    strings = ["".join(gen.choice(alphabet, gen.integers(0, 30))) for _ in range(300)]
+    flat = _Flat.encode(strings)
+    dense = _number_mask(flat)
+    np.testing.assert_array_equal(_in_number(flat, np.arange(flat.size)), dense)
+    expect = [[any(ch.isdigit() for ch in tok) for tok in s.split() for _ in tok] for s in strings]
+    got = [
+        [bool(v) for v, ch in zip(dense[a:b], s) if not ch.isspace()]
+        for s, a, b in zip(strings, flat.starts, flat.ends)
+    ]
+    assert got == expect
+
+
+def test_docs_snippets_run() -> None:
+    """Every python block of docs/text_audio.md runs, in order, in one namespace."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "text_audio.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 5
+    ns: dict[str, Any] = {}
+    for i, code in enumerate(blocks):
+        if "lexicon" in code and not MYTHES.exists():
+            continue
+        exec(compile(code, f"docs/text_audio.md[block {i}]", "exec"), ns)

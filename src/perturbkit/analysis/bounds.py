@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from perturbkit._rng import canonical_json, root_entropy, stable_key, stream
 from perturbkit._types import SeedLike
@@ -234,7 +234,7 @@ def _one_sample_upper(
         return np.full(G.shape[1], np.inf)
     if method == "t":
         sd = G.std(axis=0, ddof=1)
-        return mean + stats.t.ppf(1 - alpha, n - 1) * sd / math.sqrt(n)
+        return mean + special.stdtrit(n - 1, 1 - alpha) * sd / math.sqrt(n)
     return _bca_upper(G, alpha, n_bootstrap, root, key)
 
 
@@ -295,7 +295,7 @@ def _dataset_upper(
         assert B is not None
         return np.minimum(est + B * math.sqrt(math.log(1.0 / alpha) / (2 * n * n_rep)), B)
     se = np.sqrt(np.maximum(var_of_mean.sum(axis=0), 0.0)) / n
-    return est + stats.t.ppf(1 - alpha, n * (n_rep - 1)) * se
+    return est + special.stdtrit(n * (n_rep - 1), 1 - alpha) * se
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,6 +320,14 @@ def _inverse_cdf(noise: str, u: np.ndarray) -> np.ndarray:
         return u
     c = u - 0.5
     return -_LAPLACE_B * np.sign(c) * np.log1p(-2.0 * np.abs(c))
+
+
+def _sobol(qmc: Any, d: int, rng: np.random.Generator) -> Any:
+    """A scrambled Sobol' engine seeded by ``rng`` (``rng=`` since SciPy 1.15, ``seed=`` before)."""
+    import inspect
+
+    key = "rng" if "rng" in inspect.signature(qmc.Sobol).parameters else "seed"
+    return qmc.Sobol(d, scramble=True, bits=_SOBOL_BITS, **{key: rng})
 
 
 @dataclass(frozen=True)
@@ -353,7 +361,7 @@ class _Sampler:
             from scipy.stats import qmc
 
             m = n_draws // QMC_REPLICATES
-            sob = qmc.Sobol(n_features, scramble=True, bits=_SOBOL_BITS, rng=stream(root, key, 1))
+            sob = _sobol(qmc, n_features, stream(root, key, 1))
             pts = sob.random_base2(max(0, math.ceil(math.log2(m))))[:m]
             base = np.ldexp(pts, _SOBOL_BITS).astype(np.uint64)
         return cls(kind, noise, n_draws, n_features, root, key, base)
@@ -458,7 +466,7 @@ class RobustnessCurve:
         v = self.table[col].to_numpy(dtype=np.float64)
         if len(x) < 2:
             return 0.0 if not normalize else float(v[0])
-        area = float(np.trapezoid(v, x))
+        area = float(np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(x)))
         return area / float(x[-1] - x[0]) if normalize and x[-1] > x[0] else area
 
     def radius(self, tolerance: float, column: str | None = None) -> float:
@@ -512,6 +520,27 @@ class RobustnessCurve:
             }
         )
 
+    @classmethod
+    def from_tidy(
+        cls, table: pd.DataFrame, meta: dict[str, Any] | None = None, label: str = ""
+    ) -> RobustnessCurve:
+        """Rebuild a curve from :meth:`to_tidy` rows (for example, loaded from the store)."""
+        wide = (
+            table.pivot_table(index="magnitude", columns="metric", values="value", sort=True)
+            .rename_axis(columns=None)
+            .reset_index()
+            .rename(columns={"magnitude": "level"})
+        )
+        if {"mse_upper", "mse_upper_minkowski"} <= set(wide.columns):
+            wide["tighter"] = np.where(
+                wide["mse_upper"] <= wide["mse_upper_minkowski"] * (1 + 1e-12),
+                "direct",
+                "minkowski",
+            )
+        order = [c for c in _COLUMN_ORDER if c in wide.columns]
+        rest = [c for c in wide.columns if c not in order]
+        return cls(wide[order + rest], dict(meta or {}), label)
+
     def __repr__(self) -> str:
         m = self.meta
         return (
@@ -519,6 +548,28 @@ class RobustnessCurve:
             f"{m.get('noise')} noise, {m.get('target')} bound at {m.get('confidence')} "
             f"({m.get('method')}, {m.get('sampler')})>"
         )
+
+
+_COLUMN_ORDER = (
+    "level",
+    "deviation",
+    "deviation_upper",
+    "clean_mse",
+    "mse",
+    "mse_upper",
+    "clean_mse_upper",
+    "mse_upper_minkowski",
+    "tighter",
+    "flip_rate",
+    "flip_rate_upper",
+    "clean_error_rate",
+    "error_rate",
+    "error_rate_upper",
+    "deviation_normalized",
+    "deviation_upper_normalized",
+    "mse_normalized",
+    "mse_upper_normalized",
+)
 
 
 def _check_levels(levels: Any) -> np.ndarray:

@@ -23,13 +23,34 @@ TABLE_COLUMNS = [
 ]
 
 
+def _defaults(name: str) -> dict[str, Any]:
+    import inspect
+
+    from perturbkit._rng import canonical
+    from perturbkit.perturbations.registry import get_class
+
+    try:
+        cls = get_class(name)
+    except KeyError:
+        return {}
+    sig = inspect.signature(cls.__init__).parameters
+    return {
+        k: canonical(p.default) for k, p in sig.items() if p.default is not inspect.Parameter.empty
+    }
+
+
 def perturbation_label(name: str, params: str) -> str:
-    """``name`` plus the parameters that are set (not None/False/defaults-free)."""
+    """``name`` plus the parameters that differ from the class defaults."""
     try:
         p = json.loads(params) if params else {}
     except ValueError:
         return name
-    shown = {k: v for k, v in p.items() if v not in (None, False, [], {})}
+    defaults = _defaults(name)
+    shown = {
+        k: v
+        for k, v in p.items()
+        if v not in (None, [], {}) and not (k in defaults and defaults[k] == v)
+    }
     if not shown:
         return name
     return name + "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"

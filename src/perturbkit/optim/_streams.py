@@ -1,19 +1,29 @@
 """Explicit torch generators for the optimizers, and reusable buffers for their draws.
 
-One root seed per optimizer. The generator of the parameters on the CPU is
-seeded with ``SeedSequence(root).generate_state(1, np.uint64)``; parameters on
-another device draw on a generator *of that device*, seeded with
-``SeedSequence(root, spawn_key=(blake2b("cuda:0"),))`` (so two devices never
-share a stream). The global torch RNG is never read or seeded.
+One root seed per optimizer; the global torch RNG is never read or seeded.
 
-Draws go into one flat buffer per (parameter group, device, dtype), reused
-across steps and filled in place, then viewed as each parameter's shape: one
-kernel call per bucket, no allocation per step, no Python loop per element.
+- **CPU.** Draws go into one flat buffer per (parameter group, dtype), cut
+  into fixed blocks of ``BLOCK`` (2**20) elements. Block 0 draws on the CPU
+  generator seeded with ``SeedSequence(root).generate_state(1, np.uint64)``,
+  block ``k`` on one seeded with ``SeedSequence(root, spawn_key=(k,))``. The
+  blocks are filled in parallel (``torch.get_num_threads()`` Python threads;
+  the kernels release the GIL), and since a block's stream depends only on
+  its position, the bits do not depend on the number of threads. A model
+  under 2**20 parameters per group uses exactly one CPU generator.
+- **Other devices.** Parameters on a GPU draw on a generator *of that
+  device*, seeded with ``SeedSequence(root, spawn_key=(blake2b("cuda:0"),))``
+  (two devices never share a stream), one kernel call per buffer.
+- **A given ``torch.Generator``** is used as is for every draw, serially.
+
+The buffers are reused across steps and filled in place, then viewed as each
+parameter's shape: no allocation per step, no Python loop per element.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,7 +32,10 @@ import torch
 from perturbkit._rng import stable_key
 from perturbkit.exceptions import ParameterError
 
-__all__ = ["TorchStreams", "Workspace", "check_seed", "device_key"]
+__all__ = ["BLOCK", "TorchStreams", "Workspace", "check_seed", "device_key"]
+
+BLOCK = 1 << 20
+"""Elements per CPU block: the unit that owns one CPU stream."""
 
 
 def device_key(device: torch.device) -> str:
@@ -60,8 +73,13 @@ def _root(seed: Any) -> int:
     return int(seed)
 
 
+def _key(device: torch.device, block: int) -> str:
+    dev = device_key(device)
+    return dev if block == 0 else f"{dev}#{block}"
+
+
 class TorchStreams:
-    """The torch generators of one optimizer: one per device, lazily created.
+    """The torch generators of one optimizer: per device (and per CPU block), lazily created.
 
     Args:
         seed: an int or SeedSequence (the root; ``None`` draws fresh entropy and
@@ -90,25 +108,32 @@ class TorchStreams:
                     f"{device_key(t.device)} or an int seed (one stream per device)."
                 )
 
-    def seed_for(self, device: torch.device) -> int:
+    def seed_for(self, device: torch.device, block: int = 0) -> int:
+        """The 64-bit seed of the stream of ``device`` (and CPU ``block``)."""
         assert self.root is not None
         if device.type == "cpu":
-            seq = np.random.SeedSequence(self.root)
+            key: tuple[int, ...] = () if block == 0 else (block,)
         else:
-            seq = np.random.SeedSequence(self.root, spawn_key=(stable_key(device_key(device)),))
+            key = (stable_key(device_key(device)),) + (() if block == 0 else (block,))
+        seq = np.random.SeedSequence(self.root, spawn_key=key)
         return int(seq.generate_state(1, np.uint64)[0])
 
-    def get(self, device: torch.device) -> torch.Generator:
-        """The generator that draws for tensors on ``device``."""
+    def get(self, device: torch.device, block: int = 0) -> torch.Generator:
+        """The generator that draws for tensors on ``device`` (CPU: for ``block``)."""
         if self.fixed is not None:
             return self.fixed
-        key = device_key(device)
+        key = _key(device, block)
         g = self._gens.get(key)
         if g is None:
             g = torch.Generator(device=device)
-            g.manual_seed(self.seed_for(device))
+            g.manual_seed(self.seed_for(device, block))
             self._gens[key] = g
         return g
+
+    @property
+    def blocked(self) -> bool:
+        """Whether CPU draws are cut into independently seeded blocks."""
+        return self.fixed is None
 
     def state_dict(self) -> dict[str, Any]:
         if self.fixed is not None:
@@ -132,7 +157,7 @@ class TorchStreams:
         self.root = int(sd["root"])
         self._gens = {}
         for key, state in sd["states"].items():
-            g = torch.Generator(device=torch.device(key))
+            g = torch.Generator(device=torch.device(key.partition("#")[0]))
             g.set_state(state.clone())
             self._gens[key] = g
 
@@ -144,10 +169,31 @@ class Workspace:
     """Flat buffers, one per (slot, device, dtype), filled in place and viewed per tensor."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], torch.Tensor, list[torch.Tensor]]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], torch.Tensor, list[Any]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_key: tuple[int, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # buffers and threads are rebuilt on first use
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def clear(self) -> None:
         self._cache.clear()
+
+    def _map(self, fill: Fill, jobs: list[tuple[torch.Tensor, torch.Generator]]) -> None:
+        n_threads = min(torch.get_num_threads(), len(jobs))
+        if n_threads <= 1:
+            for buf, gen in jobs:
+                fill(buf, gen)
+            return
+        key = (os.getpid(), n_threads)  # a forked child rebuilds its pool
+        if self._pool is None or self._pool_key != key:
+            self._pool = ThreadPoolExecutor(n_threads, thread_name_prefix="perturbkit-optim")
+            self._pool_key = key
+        for f in [self._pool.submit(fill, buf, gen) for buf, gen in jobs]:
+            f.result()
 
     def draw(
         self,
@@ -159,8 +205,9 @@ class Workspace:
         """Views shaped like ``like`` (same device and dtype), filled by ``fill(buf, gen)``.
 
         Tensors are bucketed by (device, dtype) in order of first appearance;
-        each bucket is one flat buffer and one ``fill`` call. The returned
-        views are overwritten by the next draw of the same slot.
+        each bucket is one flat buffer, and ``fill`` is called once per buffer
+        (per ``BLOCK`` of it on the CPU, in parallel). The views are
+        overwritten by the next draw of the same slot.
         """
         if not like:
             return []
@@ -176,10 +223,14 @@ class Workspace:
                 sizes = [like[i].numel() for i in idx]
                 buf = torch.empty(sum(sizes), device=device, dtype=dtype)
                 views = [v.view(s) for v, s in zip(buf.split(sizes), shapes)]
-                hit = (shapes, buf, views)
+                blocks = list(buf.split(BLOCK)) if device.type == "cpu" else [buf]
+                hit = (shapes, buf, [views, blocks])
                 self._cache[key] = hit
-            _, buf, views = hit
-            fill(buf, streams.get(device))
+            _, buf, (views, blocks) = hit
+            if device.type == "cpu" and streams.blocked and len(blocks) > 1:
+                self._map(fill, [(b, streams.get(device, k)) for k, b in enumerate(blocks)])
+            else:
+                fill(buf, streams.get(device))
             for i, v in zip(idx, views):
                 out[i] = v
         return out

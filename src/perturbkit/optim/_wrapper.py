@@ -110,7 +110,8 @@ class WrappedOptimizer(torch.optim.Optimizer):
         return [p for g in self.param_groups for p in g["params"]]
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        # everything but the hook dicts (as torch's Optimizer does; they may hold lambdas)
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_optimizer_")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -51,11 +51,13 @@ class PerturbedOptimizer(WrappedOptimizer):
     (``"sigma"``, ``"rate"`` or ``"lam"``) uses that value instead of the
     generator's, e.g. ``SGD([{"params": body}, {"params": head, "sigma": 0.0}])``.
 
-    Randomness: a ``torch.Generator`` per device, seeded from ``seed`` (else
-    the generator's ``seed``, else fresh entropy recorded in :attr:`seed_`);
-    parameters on the CPU draw on a CPU generator, parameters on a GPU draw
-    on a generator of that GPU (so the bits depend on the device). The
-    global torch RNG is never used. ``state_dict()`` holds the generators'
+    Randomness: explicit ``torch.Generator`` s seeded from ``seed`` (else the
+    generator's ``seed``, else fresh entropy recorded in :attr:`seed_`);
+    parameters on the CPU draw on CPU generators (one per block of 2**20
+    elements, filled in parallel; the bits do not depend on the thread
+    count), parameters on a GPU draw on a generator of that GPU (so the bits
+    depend on the device). See :mod:`perturbkit.optim._streams`. The global
+    torch RNG is never used. ``state_dict()`` holds the generators'
     states, the step count, the schedule's and the controller's state, so a
     resumed run is bit-identical to an uninterrupted one.
 
@@ -200,8 +202,10 @@ class PerturbedOptimizer(WrappedOptimizer):
                 self.n_steps_ += 1
                 return loss
             stab.on_good(value)
-            if stab.rollback and (
-                self._snap is None or t - self._snap["step"] >= int(stab.snapshot_every)
+            if (
+                stab.rollback
+                and stab.detect_divergence
+                and (self._snap is None or t - self._snap["step"] >= int(stab.snapshot_every))
             ):
                 self._snapshot(t)
         if sched is not None:
@@ -279,9 +283,13 @@ class PerturbedOptimizer(WrappedOptimizer):
         else:
             snap = {"params": [p.detach().clone() for p in params]}
         base_state = self.base.state
-        snap["state"] = {i: clone_state(base_state[p]) for i, p in enumerate(params) if p in base_state}
+        snap["state"] = {
+            i: clone_state(base_state[p]) for i, p in enumerate(params) if p in base_state
+        }
         snap["noise"] = {
-            i: clone_state(self.noise_state[p]) for i, p in enumerate(params) if p in self.noise_state
+            i: clone_state(self.noise_state[p])
+            for i, p in enumerate(params)
+            if p in self.noise_state
         }
         snap["step"] = t
         self._snap = snap
@@ -349,7 +357,9 @@ class PerturbedOptimizer(WrappedOptimizer):
         self.n_steps_ = int(ours["n_steps"])
         self.factor_ = float(ours.get("factor", 1.0))
         self._streams.load_state_dict(ours["streams"])
-        self.noise_state = {params[int(i)]: cast(st, params[int(i)]) for i, st in ours["noise_state"].items()}
+        self.noise_state = {
+            params[int(i)]: cast(st, params[int(i)]) for i, st in ours["noise_state"].items()
+        }
         if self.schedule is not None and ours["schedule"]:
             self.schedule.load_state_dict(ours["schedule"])
         if self.stability is not None and ours["stability"]:

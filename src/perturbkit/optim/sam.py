@@ -129,7 +129,7 @@ class SAM(WrappedOptimizer):
         self.n_steps_ += 1
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        """One SAM step; ``closure`` zeroes the gradients, runs forward and backward, returns loss."""
+        """One SAM step; ``closure`` zeroes the grads, runs forward and backward, returns loss."""
         if closure is None:
             raise ParameterError(
                 f"{_OWNER}.step needs a closure that zeroes the gradients, runs the forward and "

@@ -186,9 +186,7 @@ class WarmupSchedule(Schedule):
 
     _constraints: ClassVar[dict[str, Any]] = {"n_steps": _STEPS, "start_factor": _NONNEG}
 
-    def __init__(
-        self, n_steps: int = 100, *, start_factor: float = 0.0, then: Any = None
-    ) -> None:
+    def __init__(self, n_steps: int = 100, *, start_factor: float = 0.0, then: Any = None) -> None:
         self.n_steps = n_steps
         self.start_factor = start_factor
         self.then = then

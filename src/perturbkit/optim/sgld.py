@@ -93,6 +93,10 @@ class SGLD(torch.optim.Optimizer):
         for i, group in enumerate(self.param_groups):
             self._check_group(i, group)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch keeps only defaults, state and groups; keep the streams and schedule too
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_optimizer_")}
+
     @property
     def seed_(self) -> int | None:
         return self._streams.root

@@ -124,9 +124,7 @@ class StabilityController:
     def _validate_params(self) -> None:
         for k, c in self._constraints.items():
             check_param("StabilityController", k, getattr(self, k), c)
-        if self.losses_.maxlen != int(self.window) or self.events.maxlen != int(
-            self.max_events
-        ):
+        if self.losses_.maxlen != int(self.window) or self.events.maxlen != int(self.max_events):
             self.reset()
 
     # -- decisions -----------------------------------------------------------------------

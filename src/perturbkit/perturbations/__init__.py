@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from perturbkit.perturbations.audio import *  # noqa: F403
+from perturbkit.perturbations.audio import __all__ as _audio_all
 from perturbkit.perturbations.base import Combine, Compose, Perturbation
 from perturbkit.perturbations.registry import (
     describe,
@@ -19,6 +21,8 @@ from perturbkit.perturbations.registry import (
 )
 from perturbkit.perturbations.tabular import *  # noqa: F403
 from perturbkit.perturbations.tabular import __all__ as _tabular_all
+from perturbkit.perturbations.text import *  # noqa: F403
+from perturbkit.perturbations.text import __all__ as _text_all
 
 __all__ = [
     "Combine",
@@ -32,4 +36,6 @@ __all__ = [
     "list",
     "register",
     *_tabular_all,
+    *_text_all,
+    *_audio_all,
 ]

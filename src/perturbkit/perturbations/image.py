@@ -74,6 +74,7 @@ __all__ = [
 
 LAYOUTS = ("NCHW", "NHWC")
 _SEVERITIES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+_CHUNK_ELEMENTS = 1 << 18  # pixel values per pass (1 MiB of float32)
 _FEATURE = "perturbkit.perturbations.image"
 
 
@@ -192,27 +193,37 @@ class ImagePerturbation(Perturbation):
             t = t.permute(0, 3, 1, 2)
         return t.to(torch.float32)
 
-    def _to_numpy(self, y: Any, X: np.ndarray) -> np.ndarray:
-        y = y.clamp(0.0, 1.0)
-        if self.layout == "NHWC":
-            y = y.permute(0, 2, 3, 1)
-        out = y.contiguous().numpy().astype(X.dtype, copy=False)
-        if np.shares_memory(out, X):
-            out = out.copy()
-        return out
-
     # -- the transform --------------------------------------------------------------
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
             return X.copy()
         torch = _torch()
+        out = np.empty(X.shape, dtype=X.dtype)
+        # a few images at a time: the chain of elementwise passes stays in cache, and
+        # every image's result is the same whatever else is in the batch
+        step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
         with torch.no_grad():
-            y = self._apply(self._to_torch(X), params, s)
-            return self._to_numpy(y, X)
+            for i in range(0, X.shape[0], step):
+                sl = slice(i, i + step)
+                x = self._to_torch(X[sl])
+                y = self._apply(x, _rows(params, sl), s)
+                if y.data_ptr() == x.data_ptr():
+                    y = y.clone()
+                y = y.clamp_(0.0, 1.0)
+                dst = torch.from_numpy(out[sl])
+                if self.layout == "NHWC":
+                    dst = dst.permute(0, 3, 1, 2)
+                dst.copy_(y)
+        return out
 
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
         raise NotImplementedError
+
+
+def _rows(params: Any, sl: slice) -> Any:
+    """The draws of the rows ``sl`` (params are per-row arrays, or None)."""
+    return None if params is None else params[sl]
 
 
 def _uniform_per_image(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -264,24 +275,59 @@ def _gaussian_matrix(n: int, sigma: float, truncate: float, mode: str) -> np.nda
     return A.astype(np.float32)
 
 
-def _separable(x: Any, A_h: np.ndarray | None, A_w: np.ndarray | None) -> Any:
-    """``A_h @ x @ A_w.T`` over the spatial axes of an (n, c, h, w) tensor, as GEMMs."""
+_TILE = 64  # output samples per tile of a banded operator
+
+
+def _tiles(A: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """``(row0, row1, col0, col1)`` tiles covering the non-zeros of a banded matrix."""
+    m = A.shape[0]
+    out = []
+    for r0 in range(0, m, _TILE):
+        r1 = min(r0 + _TILE, m)
+        cols = np.flatnonzero(np.any(A[r0:r1] != 0, axis=0))
+        c0, c1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 1)
+        out.append((r0, r1, c0, c1))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _operator(key: tuple[Any, ...]) -> tuple[Any, list[tuple[int, int, int, int]] | None]:
+    """The torch matrix of a cached 1-D operator, with its tiles when banding saves work."""
     torch = _torch()
-    y = x
-    if A_w is not None:
-        y = torch.matmul(y, torch.from_numpy(A_w).T)
-    if A_h is not None:
-        y = torch.matmul(y.transpose(-1, -2), torch.from_numpy(A_h).T).transpose(-1, -2)
-    return y
+    kind, *args = key
+    A = _gaussian_matrix(*args) if kind == "gauss" else _box_matrix(*args)
+    tiles = _tiles(A) if A.shape[0] > 2 * _TILE else None
+    if tiles is not None and sum((c1 - c0) for _, _, c0, c1 in tiles) * _TILE > A.size // 2:
+        tiles = None  # not banded enough: one GEMM is faster
+    return torch.from_numpy(np.ascontiguousarray(A)), tiles
+
+
+def _along_w(x: Any, key: tuple[Any, ...]) -> Any:
+    """``x @ A.T`` over the last axis (one GEMM, or one per tile of a banded A)."""
+    torch = _torch()
+    A, tiles = _operator(key)
+    if tiles is None:
+        return torch.matmul(x, A.T)
+    return torch.cat(
+        [torch.matmul(x[..., c0:c1], A[r0:r1, c0:c1].T) for r0, r1, c0, c1 in tiles], dim=-1
+    )
+
+
+def _along_h(x: Any, key: tuple[Any, ...]) -> Any:
+    """``A @ x`` over the second-to-last axis (batched GEMMs, tiled when A is banded)."""
+    torch = _torch()
+    A, tiles = _operator(key)
+    if tiles is None:
+        return torch.matmul(A, x)
+    return torch.cat(
+        [torch.matmul(A[r0:r1, c0:c1], x[..., c0:c1, :]) for r0, r1, c0, c1 in tiles], dim=-2
+    )
 
 
 def _gaussian_blur(x: Any, sigma_h: float, sigma_w: float, truncate: float, mode: str) -> Any:
     h, w = x.shape[-2:]
-    return _separable(
-        x,
-        _gaussian_matrix(h, float(sigma_h), truncate, mode),
-        _gaussian_matrix(w, float(sigma_w), truncate, mode),
-    )
+    y = _along_w(x, ("gauss", w, float(sigma_w), truncate, mode))
+    return _along_h(y, ("gauss", h, float(sigma_h), truncate, mode))
 
 
 # -- FFT convolution with one kernel per image -------------------------------------------
@@ -912,21 +958,31 @@ class JpegCompression(ImagePerturbation):
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
             return X.copy()
-        require("PIL", feature="JpegCompression")
+        if self.codec == "simplejpeg":
+            require("simplejpeg", feature="JpegCompression(codec='simplejpeg')")
+            one = _jpeg_simplejpeg
+        else:
+            require("PIL", feature="JpegCompression")
+            one = _jpeg_roundtrip
         quality = round(_interp(s, 100.0, self.TABLE))
-        nhwc = X if self.layout == "NHWC" else X.transpose(0, 2, 3, 1)
-        u8 = np.ascontiguousarray(np.rint(nhwc * 255.0).astype(np.uint8))
+        # quantise on the contiguous array, then move the 8-bit copy (4× smaller) to HWC
+        u8 = np.rint(X * 255.0).astype(np.uint8)
+        if self.layout == "NCHW":
+            u8 = u8.transpose(0, 2, 3, 1)
+        u8 = np.ascontiguousarray(u8)
         workers = max(1, min(os.cpu_count() or 1, u8.shape[0]))
         if workers == 1 or u8[0].size < 64 * 64 * 3:  # small images: threads cost more
-            decoded = [_jpeg_roundtrip(img, quality) for img in u8]
+            decoded = [one(img, quality) for img in u8]
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                decoded = list(pool.map(lambda img: _jpeg_roundtrip(img, quality), u8))
-        out = np.stack(decoded).astype(X.dtype) / X.dtype.type(255.0)
+                decoded = list(pool.map(lambda img: one(img, quality), u8))
+        dec = np.stack(decoded)
         if self.layout == "NCHW":
-            out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+            dec = np.ascontiguousarray(dec.transpose(0, 3, 1, 2))
+        out = np.empty(X.shape, dtype=X.dtype)
+        np.divide(dec, X.dtype.type(255.0), out=out, dtype=X.dtype)
         return out
 
 
@@ -967,7 +1023,7 @@ class Pixelate(ImagePerturbation):
         f = _interp(severity, 1.0, self.TABLE)
         h, w = x.shape[-2:]
         sh, sw = max(1, int(h * f)), max(1, int(w * f))
-        small = _separable(x, _box_matrix(h, sh), _box_matrix(w, sw))
+        small = _along_h(_along_w(x, ("box", w, sw)), ("box", h, sh))
         ih = torch.from_numpy(np.minimum(((np.arange(h) + 0.5) * sh / h).astype(np.int64), sh - 1))
         iw = torch.from_numpy(np.minimum(((np.arange(w) + 0.5) * sw / w).astype(np.int64), sw - 1))
         return small.index_select(-2, ih).index_select(-1, iw)
@@ -1011,13 +1067,23 @@ class _Affine(ImagePerturbation):
 
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
         torch = _torch()
+        F = torch.nn.functional
         h, w = x.shape[-2:]
         A, t = self._matrix(np.asarray(params, np.float64), severity, h, w)
-        py, px = _pixel_grid(h, w)
-        # source = A @ (y, x) + t, per image, float64 then float32
-        sy = A[:, 0, 0, None, None] * py + A[:, 0, 1, None, None] * px + t[:, 0, None, None]
-        sx = A[:, 1, 0, None, None] * py + A[:, 1, 1, None, None] * px + t[:, 1, None, None]
-        return _sample_at(x, torch.from_numpy(sy), torch.from_numpy(sx))
+        # source = A @ (y, x) + t in centred pixels; in grid_sample's normalised (x, y),
+        # where a centred pixel coordinate p is n · size / 2: theta = S⁻¹ [A | t] S
+        size = np.array([h / 2.0, w / 2.0])
+        B = A * size[None, None, :] / size[None, :, None]
+        c = t / size[None, :]
+        theta = np.empty((A.shape[0], 2, 3))
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = B[:, 1, 1], B[:, 1, 0], c[:, 1]
+        theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = B[:, 0, 1], B[:, 0, 0], c[:, 0]
+        grid = F.affine_grid(
+            torch.from_numpy(theta.astype(np.float32)), list(x.shape), align_corners=False
+        )
+        return F.grid_sample(
+            x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
 
 
 @register

@@ -292,6 +292,33 @@ class _Flat:
         return _Flat(codes.astype(np.uint32, copy=False), lengths)
 
 
+def _number_mask(flat: _Flat) -> np.ndarray:
+    """True at every code point of a whitespace-separated token that contains a digit."""
+    bits = flat.flags
+    space = (bits & SPACE) > 0
+    start = ~space & flat.row_start
+    start[1:] |= ~space[1:] & space[:-1]
+    token = np.cumsum(start) - 1
+    word = ~space
+    has_digit = np.bincount(token[word & ((bits & DIGIT) > 0)], minlength=int(start.sum())) > 0
+    out = np.zeros(flat.size, bool)
+    out[word] = has_digit[token[word]]
+    return out
+
+
+def _in_number(flat: _Flat, idx: np.ndarray) -> np.ndarray:
+    """Whether the code points at ``idx`` lie in a token that contains a digit (sparse)."""
+    digits, spaces = flat.positions(DIGIT), flat.positions(SPACE)
+    row = flat.row_of(idx)
+    j = np.searchsorted(spaces, idx)
+    bounds = np.concatenate([[-1], spaces, [flat.size]])
+    prev_space, next_space = bounds[j], bounds[j + 1]
+    lo = np.maximum(prev_space + 1, flat.starts[row])
+    hi = np.minimum(next_space, flat.ends[row])
+    first_digit = np.append(digits, flat.size)[np.searchsorted(digits, lo)]
+    return (first_digit < hi) & (next_space != idx)  # a space is in no token
+
+
 @dataclass
 class _Runs:
     """Maximal runs of equal ``flag`` within each string (words and the gaps between them)."""
@@ -528,19 +555,11 @@ class TextPerturbation(Perturbation):
     def _free_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
         """Whether the code points at sorted positions ``idx`` may be edited."""
         free = np.ones(idx.shape[0], bool)
-        if self.protect_numbers and idx.size:
-            digits = flat.positions(DIGIT)
-            if digits.size:
-                spaces = flat.positions(SPACE)
-                row = flat.row_of(idx)
-                j = np.searchsorted(spaces, idx)
-                bounds = np.concatenate([[-1], spaces, [flat.size]])
-                prev_space, next_space = bounds[j], bounds[j + 1]
-                lo = np.maximum(prev_space + 1, flat.starts[row])
-                hi = np.minimum(next_space, flat.ends[row])
-                first_digit = np.append(digits, flat.size)[np.searchsorted(digits, lo)]
-                has = first_digit < hi
-                free &= ~has | (next_space == idx)  # a space is in no token
+        if self.protect_numbers and idx.size and flat.positions(DIGIT).size:
+            if 8 * idx.size > flat.size:  # dense: one pass over the whole batch
+                free &= ~flat._cached("numbers", lambda: _number_mask(flat))[idx]
+            else:  # sparse: look up each position's token among the spaces
+                free &= ~_in_number(flat, idx)
         ent = self._entity_mask(flat)
         if ent is not None:
             free &= ~ent[idx]
