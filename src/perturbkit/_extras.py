@@ -14,6 +14,8 @@ _EXTRA_OF = {
     "skops": "skops",
     "skops.io": "skops",
     "pyarrow": "parquet",
+    "simplejpeg": "image",
+    "PIL": "image",
 }
 
 

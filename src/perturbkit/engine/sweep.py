@@ -89,6 +89,21 @@ def environment() -> dict[str, str]:
     return env
 
 
+_BLOCK_BYTES = 4 * 2**20
+_BATCH_BYTES = 64 * 2**20
+
+
+def _sizes(X: np.ndarray, block_rows: int | None, batch_size: int | None) -> tuple[int, int]:
+    """Logical block and batch sizes: given, or derived from the bytes of one row."""
+    row_bytes = max(1, int(np.prod(X.shape[1:])) * X.dtype.itemsize) if X.ndim > 1 else 64
+    if block_rows is None:
+        fit = max(1, _BLOCK_BYTES // row_bytes)
+        block_rows = min(BLOCK_ROWS, 1 << (fit.bit_length() - 1))
+    if batch_size is None:
+        batch_size = max(block_rows, min(8192, _BATCH_BYTES // row_bytes))
+    return int(block_rows), int(batch_size)
+
+
 class Sweep:
     """A configured sweep; :meth:`run` computes it. See :func:`sweep` for the parameters."""
 
@@ -102,7 +117,7 @@ class Sweep:
         magnitudes: Sequence[float] | Mapping[str, Sequence[float]],
         repeats: int = 1,
         seed: SeedLike = None,
-        batch_size: int = 8192,
+        batch_size: int | None = None,
         metrics: Iterable[str] | None = None,
         store: Any = None,
         progress: bool = True,
@@ -110,7 +125,7 @@ class Sweep:
         reference: Any = None,
         task: str | None = None,
         name: str | None = None,
-        block_rows: int = BLOCK_ROWS,
+        block_rows: int | None = None,
         n_bins: int = 15,
     ) -> None:
         self.model = model
@@ -139,8 +154,10 @@ class Sweep:
         from perturbkit.models import wrap
 
         check_param("sweep", "repeats", self.repeats, Interval(1, None, integer=True))
-        check_param("sweep", "batch_size", self.batch_size, Interval(1, None, integer=True))
-        check_param("sweep", "block_rows", self.block_rows, Interval(1, None, integer=True))
+        for pname in ("batch_size", "block_rows"):
+            value = getattr(self, pname)
+            if value is not None:
+                check_param("sweep", pname, value, Interval(1, None, integer=True))
         check_param("sweep", "n_bins", self.n_bins, Interval(1, None, integer=True))
         self._root_given = root_entropy(self.seed) if self.seed is not None else None
 
@@ -165,6 +182,7 @@ class Sweep:
         if self.y_ is not None and self.y_.ndim > 2:
             raise DataError(f"y must be 1-D or 2-D. Got shape {self.y_.shape} instead.")
 
+        self.block_rows_, self.batch_size_ = _sizes(self.X_, self.block_rows, self.batch_size)
         self.perts_ = self._fit_perturbations(perts)
         self.mags_ = self._build_magnitudes()
         self.model_ = wrap(self.model, task=self.task)
@@ -255,7 +273,7 @@ class Sweep:
             "perturbations": [p.to_dict() for p in self.perts_],
             "magnitudes": [m.tolist() for m in self.mags_],
             "repeats": self.repeats,
-            "block_rows": self.block_rows,
+            "block_rows": self.block_rows_,
             "n_bins": self.n_bins,
             "metrics": None if self.metrics is None else sorted(self.metrics),
             "task": self.model_.task,
@@ -348,8 +366,8 @@ class Sweep:
                 perturbations=self.perts_,
                 magnitudes=self.mags_,
                 root=0,
-                block_rows=self.block_rows,
-                batch_size=self.batch_size,
+                block_rows=self.block_rows_,
+                batch_size=self.batch_size_,
                 n_bins=self.n_bins,
             )
             t0 = time.perf_counter()
@@ -578,8 +596,8 @@ class Sweep:
             "magnitudes": [m.tolist() for m in self.mags_],
             "repeats": self.repeats,
             "metrics": chosen,
-            "batch_size": self.batch_size,
-            "block_rows": self.block_rows,
+            "batch_size": self.batch_size_,
+            "block_rows": self.block_rows_,
             "n_bins": self.n_bins,
             "task": job.task,
         }
@@ -666,7 +684,7 @@ def sweep(
     magnitudes: Sequence[float] | Mapping[str, Sequence[float]],
     repeats: int = 1,
     seed: SeedLike = None,
-    batch_size: int = 8192,
+    batch_size: int | None = None,
     metrics: Iterable[str] | None = None,
     store: Any = None,
     progress: bool = True,
@@ -674,7 +692,7 @@ def sweep(
     reference: Any = None,
     task: str | None = None,
     name: str | None = None,
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int | None = None,
 ) -> SweepResult:
     """Sweep perturbations × magnitudes × repeats over ``(X, y)`` and measure what moves.
 
@@ -689,7 +707,8 @@ def sweep(
             0 is the clean baseline, computed once.
         repeats: independent noise draws per (perturbation, magnitude).
         seed: root seed; None draws one and records it in ``meta["root_seed"]``.
-        batch_size: rows per model call (rounded to whole logical blocks).
+        batch_size: rows per model call (rounded to whole logical blocks); default:
+            8,192 rows, fewer for wide rows (about 64 MB of input per call).
         metrics: metric names to keep (see :mod:`perturbkit.metrics`); None keeps all.
         store: a :class:`perturbkit.Store` or URL; each finished cell is written
             in one transaction.
@@ -698,7 +717,10 @@ def sweep(
         reference: data to learn feature statistics from (default: ``X``).
         task: ``"classification"`` or ``"regression"`` where it cannot be inferred.
         name: a name for the run.
-        block_rows: rows per logical block, the unit that owns a random stream.
+        block_rows: rows per logical block, the unit that owns a random stream;
+            default: 1,024 rows, fewer for wide rows such as images (a power of two
+            keeping a block near 4 MB). It is a deterministic function of the row's
+            shape and dtype, recorded in ``meta``; it is part of the streams' identity.
 
     Returns:
         A :class:`SweepResult` (tidy ``table``, ``meta``, ``summary()``).

@@ -10,6 +10,8 @@ from __future__ import annotations
 from perturbkit.perturbations.audio import *  # noqa: F403
 from perturbkit.perturbations.audio import __all__ as _audio_all
 from perturbkit.perturbations.base import Combine, Compose, Perturbation
+from perturbkit.perturbations.image import *  # noqa: F403
+from perturbkit.perturbations.image import __all__ as _image_all
 from perturbkit.perturbations.registry import (
     describe,
     from_dict,
@@ -37,5 +39,6 @@ __all__ = [
     "register",
     *_tabular_all,
     *_text_all,
+    *_image_all,
     *_audio_all,
 ]
