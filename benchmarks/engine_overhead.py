@@ -79,6 +79,44 @@ def bare_loop(predict, X: np.ndarray, root: int) -> None:
                     predict(Xc + (m * scale) * z)
 
 
+def check_same_inputs(n: int, d: int) -> bool:
+    """The bare loop and the engine feed the model bit-identical perturbed batches."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_data(n, d)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    seen_bare: list[np.ndarray] = []
+    seen_sweep: list[np.ndarray] = []
+
+    def bare_predict(a: np.ndarray) -> np.ndarray:
+        seen_bare.append(a)
+        return model.predict_proba(a)
+
+    wrapped = pk.wrap(model)
+    inner = wrapped._predict
+
+    def sweep_predict(a: np.ndarray) -> np.ndarray:
+        seen_sweep.append(a)
+        return inner(a)
+
+    wrapped._predict = sweep_predict  # type: ignore[method-assign]
+    bare_loop(bare_predict, X, 123)
+    pk.sweep(
+        wrapped,
+        X,
+        y,
+        perturbations=list(NOISES),
+        magnitudes=MAGNITUDES,
+        repeats=REPEATS,
+        seed=123,
+        batch_size=BATCH,
+        progress=False,
+    )
+    return len(seen_bare) == len(seen_sweep) and all(
+        np.array_equal(a, b) for a, b in zip(seen_bare, seen_sweep)
+    )
+
+
 def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResult:
     counter[0] += 1
     url = f"sqlite:///{store_dir / f'bench{counter[0]}.db'}"
@@ -208,7 +246,22 @@ def main() -> None:
     )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS/OpenMP/torch threads for both sides (default 1: steadier timings)",
+    )
     args = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
     n, d, reps = (20_000, 50, 3) if args.quick else (100_000, 50, 5)
     results = {
         "meta": run_metadata(),
@@ -237,6 +290,7 @@ def main() -> None:
             f"{c['case']}: bare {b['median']:.3f}s (IQR {b['iqr']:.3f}), "
             f"sweep {s['median']:.3f}s (IQR {s['iqr']:.3f})  ratio {c['ratio']:.2f}"
         )
+    print("engine and bare loop fed the model bit-identical inputs:", results["same_inputs"])
     m = results["memory"]
     print(
         f"peak memory, grid of {m['grid']['cells']} cells: {m['grid']['peak_mb']:.1f} MB; "

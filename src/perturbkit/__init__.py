@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from perturbkit import calc, perturbations
 from perturbkit._version import __version__
+from perturbkit.analysis.bounds import RobustnessCurve, robustness_curve
+from perturbkit.analysis.certify import CertifyResult, certify
 from perturbkit.analysis.interactions import interactions
 from perturbkit.analysis.thresholds import find_threshold, find_thresholds
 from perturbkit.engine import Cell, Sweep, SweepResult, sweep
@@ -65,6 +67,7 @@ def load_run(run_id: str, store: str | Store = "sqlite:///perturbkit.db") -> Swe
 
 __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "Cell",
+    "CertifyResult",
     "Combine",
     "Compose",
     "DataError",
@@ -75,6 +78,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "ParameterError",
     "Perturbation",
     "PerturbkitError",
+    "RobustnessCurve",
     "Store",
     "StoreError",
     "Sweep",
@@ -82,12 +86,14 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "UnknownPerturbationError",
     "__version__",
     "calc",
+    "certify",
     "find_threshold",
     "find_thresholds",
     "interactions",
     "load_model",
     "load_run",
     "perturbations",
+    "robustness_curve",
     "sweep",
     "wrap",
     "write_report",

@@ -1,15 +1,11 @@
 """Every registered text perturbation keeps the shared Perturbation contract.
 
-``perturbkit.testing.check_perturbation`` assumes numeric arrays in three
-places: ``_check_output`` requires a floating output dtype, ``_equal`` runs
-``isnan`` when either side is floating (an empty list is), and
-``_snapshot``/``_untouched`` compare the bytes of ``np.asarray(X)`` (for a
-pandas ``str`` Series those are fresh object pointers on every call). The
-text forms below (same container, same length, every item a ``str``;
-compare values) are patched in for the duration of each test; every other
-property is checked by the shared code unchanged. ``EXPECTED`` lists the
-parameter variants to check per name: a new text perturbation without an
-entry fails ``test_every_text_perturbation_has_an_entry``.
+``perturbkit.testing.check_perturbation`` is called unchanged: it knows text
+batches (a list, tuple, 1-D array or Series of ``str``) and checks that the
+output is the same container with one ``str`` per input string, comparing
+values as Python lists. ``EXPECTED`` lists the parameter variants to check
+per name: a new text perturbation without an entry fails
+``test_every_text_perturbation_has_an_entry``.
 """
 
 from __future__ import annotations
@@ -25,8 +21,7 @@ from hypothesis import strategies as st
 
 from perturbkit import perturbations
 from perturbkit.perturbations import Combine, Compose, Perturbation
-from perturbkit.testing import checks
-from perturbkit.testing.checks import check_perturbation
+from perturbkit.testing import check_perturbation
 
 HAS_LEXICON = (
     Path("/usr/share/mythes/th_en_US_v2.dat").exists()
@@ -66,69 +61,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-def _is_text(X: Any) -> bool:
-    if isinstance(X, np.ndarray):
-        return X.ndim == 1 and X.dtype.kind in "UO"
-    if isinstance(X, pd.Series):
-        return X.dtype == object or pd.api.types.is_string_dtype(X.dtype)
-    return isinstance(X, (list, tuple)) and all(isinstance(s, str) for s in X)
-
-
-_numeric_check_output = checks._check_output
-
-
-def _check_text_output(p: Perturbation, X: Any, out: Any, arr: np.ndarray, m: float) -> None:
-    """The text form of checks._check_output: same container, same length, all str."""
-    if not _is_text(X):
-        _numeric_check_output(p, X, out, arr, m)
-        return
-    if type(out) is not type(X):
-        raise checks._fail(p, f"a {type(X).__name__} in gave a {type(out).__name__} out at {m}.")
-    if len(out) != len(arr):
-        raise checks._fail(p, f"{len(out)} strings out at magnitude {m}; {len(arr)} in.")
-    if not all(isinstance(s, str) for s in list(out)):
-        raise checks._fail(p, f"the output at magnitude {m} holds a non-str item.")
-    if isinstance(X, pd.Series) and not out.index.equals(X.index):
-        raise checks._fail(p, f"the output at magnitude {m} lost the Series' index.")
-
-
-_numeric_snapshot, _numeric_untouched = checks._snapshot, checks._untouched
-
-
-def _text_snapshot(X: Any) -> Any:
-    """Text values by value: a Series of str gives new objects on each np.asarray."""
-    if _is_text(X):
-        return ("text", list(X), X.index.copy() if isinstance(X, pd.Series) else None)
-    return _numeric_snapshot(X)
-
-
-def _text_untouched(X: Any, snap: Any) -> bool:
-    if isinstance(snap, tuple) and len(snap) == 3 and snap[0] == "text":
-        same_index = snap[2] is None or X.index.equals(snap[2])
-        return list(X) == snap[1] and same_index
-    return bool(_numeric_untouched(X, snap))
-
-
-_numeric_equal = checks._equal
-
-
-def _text_equal(a: Any, b: Any) -> bool:
-    """Equal values; strings compared as Python lists (NaN tests need numbers)."""
-    if _is_text(a) or _is_text(b):  # not via np.asarray: '<U' drops trailing NULs
-        as_list = [x.tolist() if isinstance(x, np.ndarray) else list(x) for x in (a, b)]
-        return as_list[0] == as_list[1]
-    return bool(_numeric_equal(a, b))
-
-
-@pytest.fixture(autouse=True)
-def text_aware_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The places where checks.py assumes numbers, in their text form."""
-    monkeypatch.setattr(checks, "_check_output", _check_text_output)
-    monkeypatch.setattr(checks, "_equal", _text_equal)
-    monkeypatch.setattr(checks, "_snapshot", _text_snapshot)
-    monkeypatch.setattr(checks, "_untouched", _text_untouched)
 
 
 def _skip_without_lexicon(name: str) -> None:

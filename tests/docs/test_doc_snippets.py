@@ -17,7 +17,7 @@ import sklearn.datasets
 import sklearn.linear_model  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["README.md", "docs/engine.md"]
+PAGES = ["README.md", "docs/engine.md", "docs/bounds.md", "docs/text_audio.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 

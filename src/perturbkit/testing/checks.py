@@ -8,6 +8,12 @@ every registered perturbation of a modality::
     from perturbkit.testing import check_perturbation
     check_perturbation(MyPerturbation(), X)
 
+Numeric batches (arrays, tensors, DataFrames) are compared by value and
+bytes. Text batches (a list, tuple, 1-D array or pandas Series of ``str``,
+as the perturbations of modality ``"text"`` take) are compared as Python
+lists of strings, and their output must be the same kind of container with
+one ``str`` per input string.
+
 These checks only read ``p`` and ``X``: they never fit ``p``, never write
 ``X``, and never touch the global random state.
 """
@@ -41,8 +47,40 @@ def _values(obj: Any) -> np.ndarray:
     return np.asarray(obj)
 
 
+def _is_series(X: Any) -> bool:
+    return hasattr(X, "index") and hasattr(X, "to_numpy") and not hasattr(X, "columns")
+
+
+def _is_text(X: Any) -> bool:
+    """Whether ``X`` is a batch of strings: a list, tuple, 1-D array or Series of ``str``.
+
+    An empty list or tuple counts (nothing in it is not a string); a single
+    ``str`` does not (it is not a batch).
+    """
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "UO":
+            return False
+        return X.dtype.kind == "U" or all(isinstance(s, str) for s in X.tolist())
+    if _is_series(X):
+        if getattr(X.dtype, "kind", None) not in ("O", "U"):  # object, str or pandas StringDtype
+            return False
+        return all(isinstance(s, str) for s in X.tolist())
+    return isinstance(X, (list, tuple)) and all(isinstance(s, str) for s in X)
+
+
+def _text_list(X: Any) -> list[Any]:
+    # Not via np.asarray: a '<U' array drops trailing NULs, and a Series of str gives
+    # new objects on every call.
+    return X.tolist() if isinstance(X, np.ndarray) or _is_series(X) else list(X)
+
+
 def _equal(a: Any, b: Any) -> bool:
-    """Same shape and values (NaN equal to NaN); dtype not compared."""
+    """Same shape and values (NaN equal to NaN); dtype not compared.
+
+    Batches of strings compare as Python lists of their items.
+    """
+    if _is_text(a) or _is_text(b):
+        return _text_list(a) == _text_list(b)
     a, b = _values(a), _values(b)
     if a.shape != b.shape:
         return False
@@ -80,14 +118,34 @@ def _params_equal(a: Any, b: Any) -> bool:
     return True
 
 
+class _TextSnapshot:
+    """A batch of strings by value: its items, and its dtype and index where it has them."""
+
+    def __init__(self, X: Any) -> None:
+        self.items = _text_list(X)
+        self.dtype = getattr(X, "dtype", None)
+        self.index = X.index.copy() if _is_series(X) else None
+
+    def matches(self, X: Any) -> bool:
+        if not _is_text(X) or _text_list(X) != self.items:
+            return False
+        if getattr(X, "dtype", None) != self.dtype:
+            return False
+        return self.index is None or bool(X.index.equals(self.index))
+
+
 def _snapshot(X: Any) -> Any:
     if hasattr(X, "columns") and hasattr(X, "index"):
         return X.copy(deep=True)
+    if _is_text(X):
+        return _TextSnapshot(X)
     arr = np.asarray(X)
     return arr.copy(), arr.tobytes()
 
 
 def _untouched(X: Any, snap: Any) -> bool:
+    if isinstance(snap, _TextSnapshot):
+        return snap.matches(X)
     if hasattr(X, "columns") and hasattr(X, "index"):
         return bool(X.equals(snap)) and list(X.columns) == list(snap.columns)
     arr = np.asarray(X)
@@ -132,7 +190,10 @@ def check_perturbation(
     - class attributes: ``name``, ``unit``, ``modality``, an int ``version`` >= 1,
       a docstring; ``type(p)(**p.get_params()) == p`` (``__init__`` only stores);
     - the output keeps the shape, the floating dtype (integer input becomes
-      float64) and the container (a DataFrame stays a DataFrame);
+      float64) and the container (a DataFrame stays a DataFrame); for text
+      (``p.modality == "text"`` or a batch of ``str``), the output is the
+      same container (list, tuple, 1-D array of the same kind, Series with
+      the same index, dtype and name) holding one ``str`` per input string;
     - magnitude 0 is the identity, through ``__call__`` and through ``apply``;
     - the same seed gives the same output; another seed draws other params
       (stochastic) or changes nothing (deterministic: params are ``None``);
@@ -212,6 +273,9 @@ def _check_class(p: Perturbation) -> None:
 
 
 def _check_output(p: Perturbation, X: Any, out: Any, arr: np.ndarray, m: float) -> None:
+    if p.modality == "text" or _is_text(X):
+        _check_text_output(p, X, out, arr, m)
+        return
     if hasattr(X, "columns") and hasattr(X, "index"):
         if type(out) is not type(X):
             raise _fail(p, f"a {type(X).__name__} in gave a {type(out).__name__} out at {m}.")
@@ -223,6 +287,29 @@ def _check_output(p: Perturbation, X: Any, out: Any, arr: np.ndarray, m: float) 
     want = _expected_dtype(np.asarray(X))
     if out_arr.dtype != want:
         raise _fail(p, f"output dtype {out_arr.dtype} at magnitude {m}; expected {want}.")
+
+
+def _check_text_output(p: Perturbation, X: Any, out: Any, arr: np.ndarray, m: float) -> None:
+    """Text: the same container, one ``str`` per input string (lengths may change)."""
+    if type(out) is not type(X):
+        raise _fail(p, f"a {type(X).__name__} in gave a {type(out).__name__} out at {m}.")
+    items = _text_list(out)
+    if len(items) != len(arr):
+        raise _fail(p, f"{len(items)} strings out at magnitude {m}; {len(arr)} in.")
+    bad = next((i for i, s in enumerate(items) if not isinstance(s, str)), None)
+    if bad is not None:
+        raise _fail(
+            p, f"the output at magnitude {m} holds a {type(items[bad]).__name__} at item {bad}."
+        )
+    if isinstance(X, np.ndarray) and (out.ndim != 1 or out.dtype.kind != X.dtype.kind):
+        raise _fail(
+            p, f"a 1-D {X.dtype} array in gave a {out.ndim}-D {out.dtype} array out at {m}."
+        )
+    if _is_series(X):
+        if not out.index.equals(X.index):
+            raise _fail(p, f"the output at magnitude {m} lost the Series' index.")
+        if out.dtype != X.dtype or out.name != X.name:
+            raise _fail(p, f"the output at magnitude {m} lost the Series' dtype or name.")
 
 
 def _check_identity(p: Perturbation, src: Perturbation, X: Any, arr: np.ndarray, seed: int) -> None:
@@ -270,7 +357,7 @@ def _check_magnitude_run(
         raise _fail(p, f"apply(X, params, {m}) does not replay __call__ with the returned params.")
     if not _params_equal(params, kept_params):
         raise _fail(p, f"apply(X, params, {m}) modified params in place.")
-    if arr.tobytes() != kept_arr.tobytes():
+    if arr.tobytes() != kept_arr.tobytes():  # object arrays (text): any item replaced
         raise _fail(p, f"apply(X, params, {m}) modified X in place.")
     return params
 
@@ -347,6 +434,37 @@ def _check_bad_magnitudes(p: Perturbation, X: Any) -> None:
 
 
 # -- over the registry ------------------------------------------------------------------
+_DEFAULT_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "ACME shipped 2,400 units to New York on 2024-03-01 at $3.50 each!",
+    "Is it raining? Take an umbrella, just in case.",
+    "Call me at 555-0123 (after 6 pm); thanks.",
+    "She said: 'the model's accuracy is 97.5%' - impressive.",
+)
+
+
+def _default_batch(modality: str | None, seed: int) -> Any:
+    """A small synthetic batch for ``modality``, drawn from its own generator seeded ``seed``."""
+    gen = np.random.default_rng(seed)
+    if modality == "tabular":
+        return gen.normal(size=(32, 4)) * np.array([1.0, 10.0, 0.1, 3.0]) + np.array([0, 5, -1, 2])
+    if modality == "text":
+        return list(_DEFAULT_SENTENCES)
+    if modality == "audio":  # 4 tones at 16 kHz, 128 ms each, peaks below 1
+        t = np.arange(2048) / 16000
+        freq = gen.uniform(100.0, 2000.0, (4, 1))
+        phase = gen.uniform(0.0, 2 * np.pi, (4, 1))
+        amp = gen.uniform(0.2, 0.6, (4, 1))
+        tone = np.sin(2 * np.pi * freq * t + phase) + 0.5 * np.sin(4 * np.pi * freq * t + phase)
+        return (amp * tone).astype(np.float32)  # |amp * tone| <= 0.9
+    if modality == "image":  # NCHW, RGB
+        return gen.random((4, 3, 16, 16), dtype=np.float32)
+    raise ValueError(
+        f"check_registry has no default batch for modality {modality!r} (it has one for "
+        "'tabular', 'image', 'text' and 'audio'); pass X."
+    )
+
+
 def check_registry(
     X: Any = None,
     *,
@@ -356,25 +474,37 @@ def check_registry(
 ) -> list[str]:
     """Run :func:`check_perturbation` on every registered perturbation of ``modality``.
 
-    Each is built with its default parameters. ``X`` defaults to a small
-    synthetic ``(32, 4)`` float64 table for the tabular modality; give a batch
-    of your own for other modalities. Returns the names checked.
+    Each is built with its default parameters. Without ``X``, each is checked
+    on a small synthetic batch of its modality, seeded with ``seed``:
+
+    - ``"tabular"``: a ``(32, 4)`` float64 table of columns on different scales;
+    - ``"image"``: a ``(4, 3, 16, 16)`` float32 NCHW batch in ``[0, 1]``;
+    - ``"text"``: a list of five short sentences with numbers and punctuation;
+    - ``"audio"``: a ``(4, 2048)`` float32 batch of tones (sines) in ``[-1, 1]``.
+
+    For other modalities give a batch of your own. ``modality=None`` checks
+    every registered perturbation (without ``X``, each on its modality's
+    batch). Returns the names checked.
 
     Raises:
         AssertionError: listing every perturbation that failed, one per line.
+        ValueError: ``X`` is None and a modality has no default batch.
     """
     from perturbkit.perturbations import registry
 
-    if X is None:
-        if modality != "tabular":
-            raise ValueError(f"check_registry needs X for modality {modality!r}.")
-        gen = np.random.default_rng(seed)
-        X = gen.normal(size=(32, 4)) * np.array([1.0, 10.0, 0.1, 3.0]) + np.array([0, 5, -1, 2])
     names = registry.list(modality)
+    batches: dict[str, Any] = {}
+    if X is None:
+        modalities = [modality] if modality is not None else []
+        modalities += [registry.get_class(name).modality for name in names]
+        for mod in dict.fromkeys(modalities):
+            batches[mod] = _default_batch(mod, seed)
     failures = []
     for name in names:
+        p = registry.get(name)
+        batch = batches[p.modality] if X is None else X
         try:
-            check_perturbation(registry.get(name), X, magnitudes=magnitudes, seed=seed)
+            check_perturbation(p, batch, magnitudes=magnitudes, seed=seed)
         except AssertionError as exc:
             failures.append(f"{name}: {exc}")
     if failures:
