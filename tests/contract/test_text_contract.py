@@ -140,3 +140,70 @@ def test_contract(name: str, data: st.DataObject) -> None:
 )
 def test_contract_of_text_pipelines(group: Perturbation) -> None:
     check_perturbation(group, SENTENCES, magnitudes=(0.1, 0.4, 1.0))
+
+
+# -- the text checks catch broken text perturbations --------------------------------------
+class _TupleToList(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: a tuple in gives a list out. Magnitude: as keyboard_typos."""
+
+    def restore(self, X_new: np.ndarray, token: Any) -> Any:
+        return X_new.tolist()
+
+
+class _DropsOne(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: one string fewer out. Magnitude: as keyboard_typos."""
+
+    def restore(self, X_new: np.ndarray, token: Any) -> Any:
+        return super().restore(X_new, token)[:-1]
+
+
+class _NoneForEmpty(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: an empty string comes back as None. Magnitude: as keyboard_typos."""
+
+    def restore(self, X_new: np.ndarray, token: Any) -> Any:
+        return [s or None for s in super().restore(X_new, token)]
+
+
+class _LosesIndex(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: a Series comes back with a fresh index. Magnitude: as keyboard_typos."""
+
+    def restore(self, X_new: np.ndarray, token: Any) -> Any:
+        return super().restore(X_new, token).reset_index(drop=True)
+
+
+class _WritesX(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: apply edits its input array in place. Magnitude: as keyboard_typos."""
+
+    def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
+        out = super().apply(X, params, magnitude)
+        if magnitude > 0:
+            X[:] = out
+        return out
+
+
+class _WritesCaller(perturbations.get_class("keyboard_typos")):  # type: ignore[misc]
+    """Broken: upper-cases the caller's list. Magnitude: as keyboard_typos."""
+
+    def prepare(self, X: Any) -> tuple[np.ndarray, Any]:
+        if isinstance(X, list):
+            X[:] = [s.upper() for s in X]
+        return super().prepare(X)
+
+
+@pytest.mark.parametrize(
+    ("cls", "X", "message"),
+    [
+        (_TupleToList, tuple(SENTENCES), "a tuple in gave a list out"),
+        (_DropsOne, SENTENCES, "6 strings out at magnitude 0.0; 7 in"),
+        (_NoneForEmpty, SENTENCES, "holds a NoneType at item 3"),
+        (_LosesIndex, pd.Series(SENTENCES, index=range(5, 12)), "lost the Series' index"),
+        (_WritesX, SENTENCES, r"apply\(X, params, 0.1\) modified X in place"),
+        (_WritesCaller, SENTENCES, "the caller's X was modified in place"),
+    ],
+)
+def test_text_checks_catch_broken_perturbations(cls: type, X: Any, message: str) -> None:
+    X = list(X) if isinstance(X, list) else X  # _WritesCaller writes it
+    with pytest.raises(AssertionError, match=message) as info:
+        check_perturbation(cls(), X)
+    text = str(info.value)  # names the perturbation, then what broke
+    assert text.startswith(f"{cls.__name__}(") and "(keyboard_typos@1)" in text
