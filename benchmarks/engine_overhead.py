@@ -269,8 +269,11 @@ def main() -> None:
         "n_features": d,
         "magnitudes": MAGNITUDES,
         "repeats": REPEATS,
+        "threads": args.threads,
         "cases": [],
+        "same_inputs": check_same_inputs(5_000, d),
     }
+    assert results["same_inputs"], "the engine and the bare loop fed the model different inputs"
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         results["cases"].append(case_sklearn("logistic", n, d, reps, t))
