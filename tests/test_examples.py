@@ -29,7 +29,7 @@ SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.name not in HELPERS)
 # A script that takes more than a few seconds says so in a comment line,
 # ``# perturbkit-example: slow``, and runs only with --runslow.
 SLOW_MARK = "# perturbkit-example: slow"
-KNOWN_SLOW = {"image_robustness.py"}  # trains a CNN: about a minute on 2 cores
+KNOWN_SLOW: set[str] = set()
 
 
 def _script_param(path: Path):
