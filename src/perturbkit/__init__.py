@@ -40,6 +40,9 @@ _LAZY = {
     "load_experiment": "perturbkit.experiment",
     "run_experiment": "perturbkit.experiment",
     "run_demo": "perturbkit.demo",
+    "ExperimentResult": "perturbkit.experiment",
+    "save_curve": "perturbkit.analysis.bounds_store",
+    "load_curve": "perturbkit.analysis.bounds_store",
 }
 
 
@@ -103,4 +106,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazy ones
     "load_experiment",
     "run_demo",
     "run_experiment",
+    "ExperimentResult",
+    "load_curve",
+    "save_curve",
 ]

@@ -24,6 +24,10 @@ magnitude grids, and how to run and store the sweep::
     metrics: [accuracy, accuracy_drop, flip_rate]   # optional; default: every metric
     store: sqlite:///runs.db      # optional
     report: report.html           # optional: write the HTML report after the run
+    bounds:                       # optional: robustness bounds (perturbkit.robustness_curve)
+      levels: [0, 0.1, 0.25, 0.5]
+      confidence: 0.95
+      certify: {sigma: [0.25, 0.5], n: 10000}   # optional, classifiers only
 
 Fields of ``model``: ``path`` (``.onnx``, ``.skops``, ``.pt``/``.pth``
 TorchScript, ``.pkl``/``.joblib`` only with ``allow_pickle: true``) or
@@ -38,6 +42,16 @@ entry point builds); ``task``; ``allow_pickle``; ``trust`` (type names a
 ``perturbkit perturbations``), ``params``, ``magnitudes`` (in the
 perturbation's unit; include 0 to put the clean point on the curves) and
 ``columns``.
+
+An experiment has ``perturbations`` (a sweep), ``bounds`` or both. The keys of
+``bounds`` are the arguments of :func:`perturbkit.robustness_curve`:
+``levels`` (required), ``noise``, ``relative``, ``confidence``, ``n_draws``,
+``method``, ``sampler``, ``target``, ``value_range`` and ``simultaneous``;
+``certify`` (``sigma``: one value or a list, ``n0``, ``n``, ``alpha``) adds
+certified radii by randomized smoothing (:func:`perturbkit.certify`) for a
+classifier. The curve uses the experiment's model, data and ``seed``, and is
+stored as its own run named ``"<name> bounds"`` (see
+:mod:`perturbkit.analysis.bounds_store`).
 
 Paths written in the file (model, state dict, data, a relative SQLite store
 or report) are relative to the file's folder, so an experiment folder can be
@@ -56,10 +70,14 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -71,13 +89,17 @@ from pydantic import (
     model_validator,
 )
 
+from perturbkit.engine.result import SweepResult
 from perturbkit.exceptions import ParameterError, PerturbkitError
 
 __all__ = [
     "DEFAULT_STORE",
+    "BoundsSpec",
+    "CertifySpec",
     "DataSpec",
     "Experiment",
     "ExperimentError",
+    "ExperimentResult",
     "ModelSpec",
     "PerturbationSpec",
     "load_experiment",
@@ -107,6 +129,22 @@ def _magnitude(value: Any) -> float:
 
 
 Magnitude = Annotated[Any, AfterValidator(_magnitude)]
+
+
+def _positive(value: Any) -> float:
+    bad = ValueError(f"must be a finite float > 0. Got {value!r} instead.")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise bad
+    try:
+        f = float(value)
+    except ValueError:
+        raise bad from None
+    if not math.isfinite(f) or f <= 0:
+        raise bad
+    return f
+
+
+Positive = Annotated[Any, AfterValidator(_positive)]
 
 
 class _Strict(BaseModel):
@@ -201,6 +239,40 @@ class PerturbationSpec(_Strict):
         return {"name": data} if isinstance(data, str) else data
 
 
+class CertifySpec(_Strict):
+    """``bounds.certify``: certified L2 radii by randomized smoothing (``perturbkit.certify``)."""
+
+    sigma: list[Positive] = Field(min_length=1)
+    n0: int = Field(default=100, ge=1)
+    n: int = Field(default=10_000, ge=1)
+    alpha: float = Field(default=0.001, gt=0, lt=1, allow_inf_nan=False)
+
+    @field_validator("sigma", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float, str)) else value
+
+
+class BoundsSpec(_Strict):
+    """The ``bounds:`` section: the arguments of :func:`perturbkit.robustness_curve`."""
+
+    levels: list[Magnitude] = Field(min_length=1)
+    noise: Literal["gaussian", "uniform", "laplace"] = "gaussian"
+    relative: bool = True
+    confidence: float = Field(default=0.95, gt=0, lt=1, allow_inf_nan=False)
+    n_draws: int = Field(default=64, ge=1)
+    method: Literal["t", "bootstrap", "bernstein", "hoeffding"] = "t"
+    sampler: Literal["qmc", "mc", "antithetic"] = "qmc"
+    target: Literal["population", "dataset"] = "population"
+    value_range: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    simultaneous: bool = False
+    certify: CertifySpec | None = None
+
+    def curve_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`perturbkit.robustness_curve` (without seed)."""
+        return self.model_dump(exclude={"certify"})
+
+
 class Experiment(_Strict):
     """A validated experiment; build one with :func:`load_experiment` or :meth:`from_dict`."""
 
@@ -208,7 +280,7 @@ class Experiment(_Strict):
     description: str | None = None
     model: ModelSpec
     data: DataSpec
-    perturbations: list[PerturbationSpec] = Field(min_length=1)
+    perturbations: list[PerturbationSpec] | None = Field(default=None, min_length=1)
     magnitudes: list[Magnitude] | None = Field(default=None, min_length=1)
     repeats: int = Field(default=1, ge=1)
     seed: int | None = Field(default=None, ge=0)
@@ -216,6 +288,7 @@ class Experiment(_Strict):
     store: str | None = None
     report: str | None = None
     batch_size: int = Field(default=8192, ge=1)
+    bounds: BoundsSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
@@ -348,7 +421,7 @@ class Experiment(_Strict):
     def build_perturbations(self) -> tuple[list[Any], dict[str, list[float]]]:
         """The perturbation instances and the magnitude grid of each (keyed by label)."""
         perts, mags = [], {}
-        for spec in self.perturbations:
+        for spec in self.perturbations or []:
             p = _build_one(spec)
             perts.append(p)
             grid = spec.magnitudes if spec.magnitudes is not None else self.magnitudes
@@ -512,6 +585,8 @@ _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
     ("model",): ModelSpec,
     ("data",): DataSpec,
     ("perturbations",): PerturbationSpec,
+    ("bounds",): BoundsSpec,
+    ("bounds", "certify"): CertifySpec,
 }
 
 
@@ -556,8 +631,16 @@ def _check(exp: Experiment, where: Any) -> None:
     def fail(loc: tuple[Any, ...], msg: str) -> ExperimentError:
         return ExperimentError(f"{where(loc)}: {_path(loc)}: {msg}")
 
+    if exp.perturbations is None and exp.bounds is None:
+        raise fail(
+            ("perturbations",),
+            "required: an experiment needs 'perturbations' (a sweep), 'bounds' (robustness "
+            "bounds) or both.",
+        )
+    if exp.bounds is not None:
+        _check_bounds(exp.bounds, fail)
     seen: dict[int, int] = {}
-    for i, spec in enumerate(exp.perturbations):
+    for i, spec in enumerate(exp.perturbations or []):
         loc: tuple[Any, ...] = ("perturbations", i)
         try:
             cls = registry.get_class(spec.name)
@@ -601,6 +684,55 @@ def _check(exp: Experiment, where: Any) -> None:
                 "give each entry different params.",
             )
         seen[p.key] = i
+
+
+def _check_bounds(b: BoundsSpec, fail: Any) -> None:
+    """Checks across the fields of ``bounds`` (the rest is :func:`robustness_curve`'s)."""
+    loc: tuple[Any, ...] = ("bounds",)
+    firsts: dict[float, int] = {}
+    for j, lev in enumerate(b.levels):
+        if lev in firsts:
+            raise fail(
+                (*loc, "levels", j),
+                f"repeats the level {lev!r} of bounds.levels[{firsts[lev]}]; each level may "
+                "appear once.",
+            )
+        firsts[lev] = j
+    if b.sampler in ("qmc", "antithetic") and b.n_draws % 2:
+        raise fail(
+            (*loc, "n_draws"),
+            f"must be even with sampler {b.sampler!r} (draws come in pairs or two "
+            f"replicates). Got {b.n_draws} instead.",
+        )
+    if b.target == "dataset":
+        if b.method not in ("t", "hoeffding"):
+            raise fail(
+                (*loc, "method"),
+                f"must be 't' or 'hoeffding' with target 'dataset'. Got {b.method!r} instead.",
+            )
+        reps = {"mc": b.n_draws, "antithetic": b.n_draws // 2, "qmc": 2}[b.sampler]
+        if b.method == "t" and reps < 2:
+            raise fail(
+                (*loc, "n_draws"),
+                "must give at least 2 independent replicates per row with target 'dataset' "
+                f"(mc: >= 2, antithetic: >= 4). Got {b.n_draws} instead.",
+            )
+    c = b.certify
+    if c is not None:
+        if c.n0 > c.n:
+            raise fail(
+                (*loc, "certify", "n0"),
+                f"must be at most bounds.certify.n ({c.n}). Got {c.n0} instead.",
+            )
+        seen: dict[float, int] = {}
+        for j, s in enumerate(c.sigma):
+            if s in seen:
+                raise fail(
+                    (*loc, "certify", "sigma", j),
+                    f"repeats the sigma {s!r} of bounds.certify.sigma[{seen[s]}]; each sigma "
+                    "may appear once.",
+                )
+            seen[s] = j
 
 
 def _build_one(spec: PerturbationSpec) -> Any:
@@ -672,26 +804,79 @@ def _first_line(exc: BaseException) -> str:
 
 
 # -- running -------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False, eq=False)
+class ExperimentResult(SweepResult):
+    """What :func:`run_experiment` returns: the sweep's :class:`perturbkit.SweepResult`
+    (``table``, ``meta``, ``run_id``, ``summary()`` … as before) plus the bounds.
+
+    Without ``perturbations`` the table and meta are the stored bounds run's, as
+    :func:`perturbkit.load_run` returns them (``meta["kind"] == "bounds"``).
+
+    Attributes:
+        bounds: the :class:`perturbkit.RobustnessCurve` as stored (its ``meta``
+            has the ``run_id``), or None without a ``bounds:`` section.
+        certification: one row per sigma
+            (:func:`perturbkit.analysis.bounds_store.certification_summary`), or None.
+        certified: the :class:`perturbkit.CertifyResult` of each sigma (per-row
+            radii); empty when the bounds were reused by ``resume``.
+        bounds_run: the stored bounds run as a :class:`perturbkit.SweepResult`
+            (what :func:`perturbkit.write_report` draws the bounds section from).
+    """
+
+    bounds: Any = None
+    certification: Any = None
+    certified: tuple[Any, ...] = ()
+    bounds_run: SweepResult | None = None
+
+    @property
+    def bounds_run_id(self) -> str | None:
+        """The run id of the stored curve, or None."""
+        return None if self.bounds_run is None else self.bounds_run.run_id
+
+    @property
+    def sweep(self) -> SweepResult | None:
+        """The sweep alone, or None when the experiment has no perturbations."""
+        if self.meta.get("kind") == "bounds":
+            return None
+        return SweepResult(self.table, self.meta)
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.sweep is not None:
+            parts.append(f"sweep={self.run_id}")
+        if self.bounds_run is not None:
+            parts.append(f"bounds={self.bounds_run_id} levels={len(self.bounds.table)}")
+        return f"<ExperimentResult {' '.join(parts)} task={self.meta.get('task')}>"
+
+
 def run_experiment(
     exp: Experiment,
     *,
     store: Any = None,
     resume: bool = False,
     progress: bool = True,
-) -> Any:
-    """Run an experiment's sweep and store it; returns the :class:`perturbkit.SweepResult`.
+) -> ExperimentResult:
+    """Run an experiment's sweep and bounds, store them; returns an :class:`ExperimentResult`.
+
+    The result is the sweep's :class:`perturbkit.SweepResult` (an
+    ExperimentResult is one), with the robustness curve in ``bounds`` when the
+    experiment has a ``bounds:`` section.
 
     The store is opened first (an unreachable store fails before any work),
-    then the data and the model are loaded, and the sweep validates everything
-    and computes the clean pass before it creates the run: bad input leaves
-    no run behind. The run's metadata also records the experiment and the
+    then the data and the model are loaded; the bounds (and certification)
+    are computed before the sweep, and the sweep validates everything and
+    computes the clean pass before it creates its run: bad input leaves no run
+    behind. The curve is stored after the sweep as its own run, named
+    ``"<name> bounds"``; each run's metadata links to the other
+    (``bounds_run_id``, ``sweep_run_id``) and records the experiment and the
     command that re-runs it.
 
     Args:
         exp: a validated experiment (:func:`load_experiment`).
         store: a :class:`perturbkit.Store` or URL; default :meth:`Experiment.store_url`.
-        resume: continue the newest stored run of the same model, data and grid.
-        progress: show a progress bar with ETA.
+        resume: continue the newest stored run of the same model, data and grid;
+            reuse a complete stored curve of the same model, data, bounds and seed.
+        progress: show a progress bar with ETA (the sweep's).
     """
     from perturbkit.engine import sweep
     from perturbkit.store import Store
@@ -704,35 +889,215 @@ def run_experiment(
     try:
         X, y, _info = exp.load_data()
         model = exp.load_model()
-        perts, mags = exp.build_perturbations()
-        result = sweep(
-            model,
-            X,
-            y,
-            perturbations=perts,
-            magnitudes=mags,
-            repeats=exp.repeats,
-            seed=exp.seed,
-            batch_size=exp.batch_size,
-            metrics=exp.metrics,
-            store=st,
-            progress=progress,
-            resume=resume,
-            task=exp.model.task,
-            name=exp.run_name,
-        )
-        extra = {
+        extra: dict[str, Any] = {
             "command": exp.command(store=given),
             "experiment": exp.to_dict(),
         }
+        bounds = None if exp.bounds is None else _Bounds.compute(exp, model, X, y, st, resume)
+        result = None
+        if exp.perturbations:
+            perts, mags = exp.build_perturbations()
+            result = sweep(
+                model,
+                X,
+                y,
+                perturbations=perts,
+                magnitudes=mags,
+                repeats=exp.repeats,
+                seed=exp.seed,
+                batch_size=exp.batch_size,
+                metrics=exp.metrics,
+                store=st,
+                progress=progress,
+                resume=resume,
+                task=exp.model.task,
+                name=exp.run_name,
+            )
+        if bounds is not None:
+            sweep_id = None if result is None else result.run_id
+            bounds.store(exp, st, {**extra, "sweep_run_id": sweep_id})
+            if sweep_id is not None:
+                extra["bounds_run_id"] = bounds.run.run_id
+        if result is None:
+            assert bounds is not None and bounds.run is not None  # checked by _check
+            run = bounds.run
+            return ExperimentResult(
+                run.table,
+                run.meta,
+                bounds=bounds.curve,
+                certification=bounds.certification,
+                certified=bounds.certified,
+                bounds_run=run,
+            )
         result.meta.update(extra)
         if result.run_id is not None:
             status = result.meta.get("status", "complete")
             st.finish_run(result.run_id, status=status, meta_update=extra)
-        return result
+        return ExperimentResult(
+            result.table,
+            result.meta,
+            bounds=None if bounds is None else bounds.curve,
+            certification=None if bounds is None else bounds.certification,
+            certified=() if bounds is None else bounds.certified,
+            bounds_run=None if bounds is None else bounds.run,
+        )
     finally:
         if own is not None:
             own.close()
+
+
+_PARAM = re.compile(r"'(\w+)' parameter of (?:robustness_curve|certify)")
+
+
+class _Bounds:
+    """The bounds of one experiment: computed (or reused), then stored."""
+
+    def __init__(self) -> None:
+        self.curve: Any = None
+        self.certification: Any = None
+        self.certified: tuple[Any, ...] = ()
+        self.run: SweepResult | None = None
+        self.fingerprint = ""
+        self.seconds = 0.0
+        self.extra: dict[str, Any] = {}
+
+    @classmethod
+    def compute(cls, exp: Experiment, model: Any, X: Any, y: Any, st: Any, resume: bool) -> Any:
+        from perturbkit._rng import canonical_json
+        from perturbkit._validation import as_numeric_2d
+        from perturbkit.analysis import bounds_store
+        from perturbkit.analysis.bounds import robustness_curve
+        from perturbkit.analysis.certify import certify
+        from perturbkit.engine.sweep import data_fingerprint
+        from perturbkit.exceptions import DataError, ModelError
+
+        b = exp.bounds
+        assert b is not None
+        self = cls()
+        task = model.task or "regression"
+        if b.certify is not None and task != "classification":
+            raise exp._in_field(
+                ("bounds", "certify"),
+                ModelError(
+                    "certify needs a classifier that returns class probabilities; "
+                    f"{getattr(model, 'description', 'the model')} is a {task} model. Remove "
+                    "'certify', or set model.task: classification if its outputs are "
+                    "probabilities."
+                ),
+            )
+        if b.method in ("bernstein", "hoeffding") and b.value_range is None:
+            if task != "classification":
+                raise exp._in_field(
+                    ("bounds", "value_range"),
+                    ParameterError(
+                        f"required with method {b.method!r} for a {task} model: an upper bound "
+                        "B on every per-point squared error and deviation. Got None instead."
+                    ),
+                )
+        field = "dataset" if exp.data.dataset is not None else "path"
+        try:
+            Xa = as_numeric_2d(X, name="X")
+        except DataError as err:
+            raise exp._in_field(("data", field), err) from err
+        mfp = model.fingerprint()
+        dfp = data_fingerprint(Xa, None if y is None else np.asarray(y))
+        settings = {"bounds": b.model_dump(mode="json"), "seed": exp.seed}
+        self.fingerprint = _digest(mfp, dfp, canonical_json(settings))
+        self.extra = {
+            "model_fingerprint": mfp,
+            "data_fingerprint": dfp,
+            "seed_given": exp.seed is not None,
+        }
+        if resume:
+            prev = st.find_resumable(self.fingerprint)
+            if (
+                prev is not None
+                and prev["status"] == "complete"
+                and bounds_store.is_bounds_run(prev["meta"])
+            ):
+                self._reuse(st, prev["run_id"])
+                return self
+        t0 = time.perf_counter()
+        try:
+            self.curve = robustness_curve(
+                model, Xa, y, **b.curve_kwargs(), seed=exp.seed, label=exp.run_name
+            )
+        except PerturbkitError as err:
+            raise exp._in_field(_bounds_loc(err, b, ("bounds",)), err) from err
+        certified = []
+        if b.certify is not None:
+            c = b.certify
+            root = int(self.curve.meta["root_seed"])
+            for j, sigma in enumerate(c.sigma):
+                try:
+                    certified.append(
+                        certify(model, Xa, sigma=sigma, n0=c.n0, n=c.n, alpha=c.alpha, seed=root)
+                    )
+                except PerturbkitError as err:
+                    loc = _bounds_loc(err, c, ("bounds", "certify"))
+                    if loc[-1] == "sigma":
+                        loc = (*loc, j)
+                    raise exp._in_field(loc, err) from err
+            self.certification = bounds_store.certification_summary(certified, y)
+        self.certified = tuple(certified)
+        self.seconds = time.perf_counter() - t0
+        return self
+
+    def _reuse(self, st: Any, run_id: str) -> None:
+        from perturbkit.analysis import bounds_store
+
+        record, table = st.load_run(run_id)
+        meta = dict(record["meta"])
+        meta.update(run_id=record["run_id"], status=record["status"])
+        self.run = SweepResult(table, meta)
+        self.curve = bounds_store.curve_from_table(table, meta)
+        cert = bounds_store.certification_from_table(table, meta)
+        self.certification = cert if len(cert) else None
+
+    def store(self, exp: Experiment, st: Any, extra: Mapping[str, Any]) -> None:
+        """Store the curve as its own run (unless it was reused) and reload it."""
+        from perturbkit.analysis import bounds_store
+
+        if self.run is not None:  # reused: already stored
+            return
+        b = exp.bounds
+        assert b is not None
+        meta = {
+            **extra,
+            **self.extra,
+            "timings": {"total_seconds": self.seconds},
+            "certification": [r.meta for r in self.certified] or None,
+        }
+        config = {"levels": [float(v) for v in self.curve.levels], **b.model_dump(mode="json")}
+        run_id = bounds_store.save_curve(
+            self.curve,
+            st,
+            name=f"{exp.run_name} bounds",
+            certification=self.certification,
+            meta=meta,
+            config=config,
+            fingerprint=self.fingerprint,
+            seconds=self.seconds,
+        )
+        self._reuse(st, run_id)
+
+
+def _bounds_loc(err: Exception, spec: BaseModel, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The field of ``spec`` an error of robustness_curve or certify names, if any."""
+    m = _PARAM.search(str(err))
+    if m is not None and m.group(1) in type(spec).model_fields:
+        return (*loc, m.group(1))
+    return loc
+
+
+def _digest(*parts: str) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
 
 
 def write_experiment_report(
@@ -740,15 +1105,24 @@ def write_experiment_report(
 ) -> Path | None:
     """Write the HTML report of ``result`` to ``path`` or the experiment's ``report``.
 
-    Returns the path written, or None when neither is set.
+    The report has the sweep and, when the experiment has bounds, a
+    "Robustness bounds" section. Returns the path written, or None when
+    neither is set.
     """
     from perturbkit.report import write_report
 
     out = exp.report_path(path)
     if out is None:
         return None
+    items: list[Any] = []
+    sweep_part = result.sweep if isinstance(result, ExperimentResult) else result
+    if sweep_part is not None:
+        items.append(sweep_part)
+    bounds_run = getattr(result, "bounds_run", None)
+    if bounds_run is not None:
+        items.append(bounds_run)
     return write_report(
-        result,
+        items if len(items) > 1 else items[0],
         out,
         title=f"Robustness report: {exp.run_name}",
         command=result.meta.get("command") or exp.command(),

@@ -67,6 +67,10 @@ def _normal(buf: torch.Tensor, gen: torch.Generator) -> None:
     buf.normal_(generator=gen)
 
 
+def _uniform_unit_variance(buf: torch.Tensor, gen: torch.Generator) -> None:
+    buf.uniform_(-_SQRT3, _SQRT3, generator=gen)
+
+
 class GradientPerturbation:
     """Base class of the δ_t generators.
 
@@ -194,7 +198,7 @@ class UniformGradientNoise(GradientPerturbation):
         self.seed = seed
 
     def delta(self, params, grads, *, strength, draw, state):  # type: ignore[no-untyped-def]
-        return draw(lambda b, g: b.uniform_(-_SQRT3, _SQRT3, generator=g), 0), strength
+        return draw(_uniform_unit_variance, 0), strength
 
 
 def _exponential(buf: torch.Tensor, gen: torch.Generator) -> None:
@@ -253,7 +257,7 @@ class DropGradientNoise(GradientPerturbation):
     def delta(self, params, grads, *, strength, draw, state):  # type: ignore[no-untyped-def]
         keep = 1.0 / (1.0 - strength)
 
-        def fill(b: torch.Tensor, g: torch.Generator) -> None:
+        def fill(b: torch.Tensor, g: torch.Generator) -> None:  # m / (1 − rate) − 1
             b.uniform_(generator=g).ge_(strength).mul_(keep).sub_(1)
 
         factor = draw(fill, 0)

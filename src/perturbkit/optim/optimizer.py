@@ -178,6 +178,10 @@ class PerturbedOptimizer(WrappedOptimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._step(loss)
+        return loss
+
+    def _step(self, loss: Any) -> None:
         value = loss_value(loss)
         t = self.n_steps_
         sched, stab = self.schedule, self.stability
@@ -200,7 +204,7 @@ class PerturbedOptimizer(WrappedOptimizer):
                     self._restore()
                     stab.log(t, "rollback", to_step=self._snap["step"])
                 self.n_steps_ += 1
-                return loss
+                return
             stab.on_good(value)
             if (
                 stab.rollback
@@ -220,7 +224,6 @@ class PerturbedOptimizer(WrappedOptimizer):
             self._perturb(groups, factor, t)
         self.base.step()
         self.n_steps_ += 1
-        return loss
 
     def _clip(self, grads: list[torch.Tensor], grad_norm: float | None, t: int) -> None:
         stab = self.stability

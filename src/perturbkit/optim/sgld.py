@@ -127,6 +127,11 @@ class SGLD(torch.optim.Optimizer):
                 )
             sched.observe(loss=value)
         factor = checked_factor(sched, self.n_steps_, owner=_OWNER)
+        self._langevin(factor)
+        self.n_steps_ += 1
+        return loss
+
+    def _langevin(self, factor: float) -> None:
         for gi, group in enumerate(self.param_groups):
             ps = [p for p in group["params"] if p.grad is not None]
             if not ps:
@@ -141,8 +146,6 @@ class SGLD(torch.optim.Optimizer):
             if std > 0:
                 noise = self._work.draw(ps, (gi, 0), _normal, self._streams)
                 torch._foreach_add_(ps, noise, alpha=std)
-        self.n_steps_ += 1
-        return loss
 
     def state_dict(self) -> dict[str, Any]:
         """torch's optimizer state dict plus a ``"perturbkit"`` entry (streams, step, schedule)."""

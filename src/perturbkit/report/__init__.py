@@ -10,6 +10,11 @@ reproducibility block. Every figure is also a public function returning a
     from perturbkit.report import plot_curves, write_report
     fig = plot_curves(result)          # accuracy vs magnitude, one line per perturbation
     write_report([clf_result, reg_result], "robustness.html", command="perturbkit run exp.yaml")
+
+Robustness curves (:func:`perturbkit.robustness_curve`) and stored bounds runs
+go into the same report, in a "Robustness bounds" section::
+
+    write_report([result, curve], "robustness.html")
 """
 
 from __future__ import annotations

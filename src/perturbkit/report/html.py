@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perturbkit.exceptions import ParameterError
+from perturbkit.report import bounds as _bounds
 from perturbkit.report import figures
 from perturbkit.report._common import (
     PERCENT_METRICS,
@@ -658,7 +659,8 @@ break-inside:avoid}details{display:block}}
 """
 
 
-def _as_results(results: Any) -> list[Any]:
+def _as_results(results: Any) -> tuple[list[Any], list[_bounds.BoundsItem]]:
+    """The sweep results and the robustness curves (with their certification) to report."""
     items = (
         [results]
         if hasattr(results, "table")
@@ -668,17 +670,23 @@ def _as_results(results: Any) -> list[Any]:
     )
     if not items:
         raise ParameterError(
-            "The 'results' parameter of write_report must be a SweepResult or a non-empty list of "
-            f"them. Got {type(results).__name__} instead."
+            "The 'results' parameter of write_report must be a SweepResult, a RobustnessCurve "
+            f"or a non-empty list of them. Got {type(results).__name__} instead."
         )
+    sweeps, curves = [], []
     for r in items:
+        curve = _bounds.as_bounds_item(r)
+        if curve is not None:
+            curves.append(curve)
+            continue
         check_result(r, "write_report")
         if len(r.table) == 0:
             raise ParameterError(
                 f"The 'results' parameter of write_report holds run {r.meta.get('run_id')!r}, "
                 "which has no rows; run the sweep first."
             )
-    return items
+        sweeps.append(r)
+    return sweeps, curves
 
 
 def render_html(
@@ -687,18 +695,33 @@ def render_html(
     title: str | None = None,
     command: str | None = None,
     thresholds: ThresholdsArg = None,
+    bounds_tolerance: float = 1.0,
 ) -> str:
     """The report as one self-contained HTML document (see :func:`write_report`)."""
-    items = _as_results(results)
+    tolerance = _bounds.check_tolerance(bounds_tolerance, "write_report")
+    items, curves = _as_results(results)
     if title is None:
-        title = (
-            f"Robustness report: {items[0].meta.get('name') or 'sweep'}"
-            if len(items) == 1
-            else "Robustness report"
-        )
+        if len(items) == 1:
+            title = f"Robustness report: {items[0].meta.get('name') or 'sweep'}"
+        elif not items and len(curves) == 1:
+            c = curves[0][0]
+            title = f"Robustness bounds: {c.label or c.meta.get('name') or 'curve'}"
+        else:
+            title = "Robustness report"
     runs, tocs = [], []
     for i, r in enumerate(items, start=1):
         body, toc = _run_html(r, i, len(items), command, thresholds)
+        runs.append(body)
+        tocs.append(toc)
+    if curves:
+        body, toc = _bounds.bounds_article(
+            curves,
+            command=command if not items else None,
+            tolerance=tolerance,
+            table=_table,
+            figure=_figure,
+            section=_section,
+        )
         runs.append(body)
         tocs.append(toc)
     toc_html = "".join(
@@ -711,7 +734,11 @@ def render_html(
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n = len(items)
-    sub = f"{n} run{'s' if n != 1 else ''} · generated {now} · perturbkit {_e(__version__)}"
+    sub = f"{n} run{'s' if n != 1 else ''} · " if n or not curves else ""
+    if curves:
+        k = len(curves)
+        sub += f"{k} robustness curve{'s' if k != 1 else ''} · "
+    sub += f"generated {now} · perturbkit {_e(__version__)}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -736,12 +763,19 @@ def write_report(
     title: str | None = None,
     command: str | None = None,
     thresholds: ThresholdsArg = None,
+    bounds_tolerance: float = 1.0,
 ) -> Path:
     """Write one self-contained HTML report (no external URL, no script) and return its path.
 
     Args:
         results: a :class:`perturbkit.SweepResult` or a list of them; each run
-            gets its own section, reached from the table of contents.
+            gets its own section, reached from the table of contents. The list
+            may also hold :class:`perturbkit.RobustnessCurve` objects and stored
+            bounds runs (``perturbkit.load_run`` of a run whose ``meta["kind"]``
+            is ``"bounds"``): they share one "Robustness bounds" section with a
+            figure of the curves (estimate solid, upper bound dashed; MSE / Var(y)
+            where labels exist), each curve's table, its area under the curve and
+            robustness radius, and certification where it was stored.
         path: where to write the ``.html`` file (parent folders are created).
         title: the page title; default "Robustness report: <run name>".
         command: the command that re-runs the experiment (default: each run's
@@ -752,11 +786,21 @@ def write_report(
             mse_increase or deviation), or a mapping ``{metric: tolerance(s)}``.
             Default: 1, 2, 5 and 10 points of accuracy; 1, 5, 10 and 25% of
             predictions flipped; +10, 25, 50 and 100% of the clean MSE.
+        bounds_tolerance: the robustness radius of a curve is the largest level
+            whose normalised bound (MSE / Var(y), or deviation / Var(f(x))
+            without labels) stays at or below this; default 1 (no worse than
+            predicting the mean).
 
     Returns:
         The path written.
     """
-    doc = render_html(results, title=title, command=command, thresholds=thresholds)
+    doc = render_html(
+        results,
+        title=title,
+        command=command,
+        thresholds=thresholds,
+        bounds_tolerance=bounds_tolerance,
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(doc, encoding="utf-8")
