@@ -47,6 +47,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "optim":  # needs torch: imported on first use
+        import importlib
+
+        return importlib.import_module("perturbkit.optim")
     if name in _LAZY:
         import importlib
 
