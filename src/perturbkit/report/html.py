@@ -1,4 +1,7 @@
-"""One self-contained HTML file per report: inline CSS, inline SVG figures, no scripts, no URLs."""
+"""One self-contained HTML file per report: inline CSS, inline SVG figures, no scripts, no URLs.
+
+Example thumbnails and audio plots are small PNG images embedded as ``data:`` URIs.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ import pandas as pd
 
 from perturbkit.exceptions import ParameterError
 from perturbkit.report import bounds as _bounds
+from perturbkit.report import examples as _examples
 from perturbkit.report import figures
+from perturbkit.report import interactions as _interactions
 from perturbkit.report._common import (
     PERCENT_METRICS,
     RunInfo,
@@ -470,7 +475,12 @@ _STATUS = {"complete": "ok", "interrupted": "warn", "failed": "bad"}
 
 
 def _run_html(
-    result: Any, index: int, n_runs: int, command: str | None, thresholds: ThresholdsArg
+    result: Any,
+    index: int,
+    n_runs: int,
+    command: str | None,
+    thresholds: ThresholdsArg,
+    examples: Sequence[_examples.Example] = (),
 ) -> tuple[str, list[tuple[str, str]]]:
     info = RunInfo(result)
     key = f"run{index}"
@@ -497,6 +507,17 @@ def _run_html(
             "Each perturbation has its own unit of magnitude; compare perturbations through the "
             "thresholds below rather than by raw magnitude.",
         ),
+    ]
+    if examples:
+        parts.append(
+            sec(
+                "examples",
+                "Examples before and after",
+                _examples.examples_html(examples),
+                _e(_examples.examples_lead(examples)),
+            )
+        )
+    parts += [
         sec(
             "curves",
             "Robustness curves",
@@ -689,6 +710,50 @@ def _as_results(results: Any) -> tuple[list[Any], list[_bounds.BoundsItem]]:
     return sweeps, curves
 
 
+def _examples_by_run(examples: Any, results: Any, items: list[Any]) -> list[list[Any]]:
+    """The examples of each sweep in ``items``: by run id, or by position or run id in a mapping."""
+    out: list[list[Any]] = [[] for _ in items]
+    if examples is None:
+        return out
+    given = (
+        [results]
+        if hasattr(results, "table")
+        else list(results)
+        if isinstance(results, (list, tuple))
+        else []
+    )
+    ids = [r.meta.get("run_id") for r in items]
+
+    def slot(key: Any) -> int:
+        if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(given):
+            for j, r in enumerate(items):
+                if r is given[key]:
+                    return j
+        elif isinstance(key, str) and key in ids:
+            return ids.index(key)
+        raise ParameterError(
+            f"The 'examples' parameter of write_report names run {key!r}, which is not a sweep "
+            f"of the report; use a position in 'results' (0 to {len(given) - 1}) or a run id "
+            f"({', '.join(map(str, ids))})."
+        )
+
+    if isinstance(examples, Mapping):
+        for key, exs in examples.items():
+            out[slot(key)].extend(_examples.as_examples(exs, "write_report"))
+        return out
+    for ex in _examples.as_examples(examples, "write_report"):
+        if ex.run_id in ids:
+            out[ids.index(ex.run_id)].append(ex)
+        elif len(items) == 1:
+            out[0].append(ex)
+        else:
+            raise ParameterError(
+                f"The 'examples' parameter of write_report holds an example of run "
+                f"{ex.run_id!r}, which is not a sweep of the report ({', '.join(map(str, ids))})."
+            )
+    return out
+
+
 def render_html(
     results: Any,
     *,
@@ -696,10 +761,16 @@ def render_html(
     command: str | None = None,
     thresholds: ThresholdsArg = None,
     bounds_tolerance: float = 1.0,
+    examples: Any = None,
+    interactions: Any = None,
 ) -> str:
     """The report as one self-contained HTML document (see :func:`write_report`)."""
     tolerance = _bounds.check_tolerance(bounds_tolerance, "write_report")
     items, curves = _as_results(results)
+    run_examples = _examples_by_run(examples, results, items)
+    tables = (
+        [] if interactions is None else _interactions.as_tables(interactions, "write_report")
+    )
     if title is None:
         if len(items) == 1:
             title = f"Robustness report: {items[0].meta.get('name') or 'sweep'}"
@@ -710,7 +781,13 @@ def render_html(
             title = "Robustness report"
     runs, tocs = [], []
     for i, r in enumerate(items, start=1):
-        body, toc = _run_html(r, i, len(items), command, thresholds)
+        body, toc = _run_html(r, i, len(items), command, thresholds, run_examples[i - 1])
+        runs.append(body)
+        tocs.append(toc)
+    if tables:
+        body, toc = _interactions.interactions_article(
+            tables, table=_table, figure=_figure, section=_section
+        )
         runs.append(body)
         tocs.append(toc)
     if curves:
@@ -743,7 +820,8 @@ def render_html(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="perturbkit {_e(__version__)}">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{_CSS}{_examples.CSS}{_interactions.CSS}</style>"
+        "</head><body>"
         '<header class="top" id="top"><div class="wrap">'
         '<div class="brand">perturbkit · robustness report</div>'
         f'<h1>{_e(title)}</h1><div class="sub">{sub}</div></div></header>'
@@ -764,6 +842,8 @@ def write_report(
     command: str | None = None,
     thresholds: ThresholdsArg = None,
     bounds_tolerance: float = 1.0,
+    examples: Any = None,
+    interactions: Any = None,
 ) -> Path:
     """Write one self-contained HTML report (no external URL, no script) and return its path.
 
@@ -790,6 +870,19 @@ def write_report(
             whose normalised bound (MSE / Var(y), or deviation / Var(f(x))
             without labels) stays at or below this; default 1 (no worse than
             predicting the mean).
+        examples: inputs before and after, shown in each run's "Examples before
+            and after" section: the list that
+            :func:`perturbkit.report.perturbation_examples` returns (several runs'
+            lists may be joined; each example finds its run by run id), or a
+            mapping from a run's position in ``results`` (or its run id) to its
+            list. Images show as thumbnails, text with the changed characters
+            marked, audio as waveforms and spectrograms, tabular rows with the
+            changed cells highlighted; embedded images are capped per run.
+        interactions: a table from
+            :func:`perturbkit.analysis.interactions.interactions`, or a list of
+            them: an "Interactions" section with the interaction heatmap, each
+            perturbation's change alone, and each pair's change, the sum of its
+            singles and the interaction with its interval.
 
     Returns:
         The path written.
@@ -800,6 +893,8 @@ def write_report(
         command=command,
         thresholds=thresholds,
         bounds_tolerance=bounds_tolerance,
+        examples=examples,
+        interactions=interactions,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
