@@ -6,8 +6,9 @@ regressor on its diabetes data (442 patients, 10 features), sweeps the nine
 tabular perturbations over each (3 repeats, seed 0), stores both runs in
 ``OUT/perturbkit.db`` and writes one HTML report with both to
 ``OUT/report.html``. It takes a few seconds; run again, it resumes the
-stored runs instead of recomputing them. Everything it does is the public
-API::
+stored runs instead of recomputing them. The report shows three rows of each
+data set before and after every perturbation (changed cells highlighted).
+Everything it does is the public API::
 
     import perturbkit as pk
     result = pk.sweep(model, X, y, perturbations=DEMO_PERTURBATIONS,
@@ -133,7 +134,7 @@ def run_demo(
         seed: the root seed of both runs.
     """
     from perturbkit.engine import sweep
-    from perturbkit.report import write_report
+    from perturbkit.report import perturbation_examples, write_report
     from perturbkit.store import Store
 
     t0 = time.perf_counter()
@@ -142,6 +143,7 @@ def run_demo(
     db = out_dir / "perturbkit.db"
     url = f"sqlite:///{db.resolve().as_posix()}"
     results = []
+    examples = []
     with Store(url) as store:
         for name, make in (
             ("demo-breast-cancer-logreg", breast_cancer_classifier),
@@ -163,6 +165,7 @@ def run_demo(
                     name=name,
                 )
             )
+            examples += perturbation_examples(results[-1], X, n_rows=3, seed=seed)
         for r in results:
             r.meta["command"] = "perturbkit demo" + (
                 "" if out_dir == Path(".") else f" --out {out_dir}"
@@ -175,6 +178,7 @@ def run_demo(
         out_dir / "report.html",
         title="perturbkit demo: a classifier and a regressor under tabular perturbations",
         command=results[0].meta["command"],
+        examples=examples,
     )
     return DemoResult(
         out_dir=out_dir,

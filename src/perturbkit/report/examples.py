@@ -44,14 +44,15 @@ __all__ = ["Example", "examples_html", "perturbation_examples"]
 MAX_ROWS = {"image": 3, "text": 3, "audio": 1, "tabular": 3}
 #: Magnitudes per perturbation (besides the clean data) the report shows at most.
 MAX_MAGNITUDES = 5
-#: Longest side of an embedded image thumbnail, in pixels (larger images are downscaled).
-THUMB_PX = 128
+#: Longest side of an image thumbnail, in pixels: larger images are downscaled, smaller
+#: ones shown enlarged (pixelated, at a whole multiple of their size).
+THUMB_PX = 96
 #: Embedded PNG data per run, in bytes of base64; perturbations past it are listed, not shown.
 MAX_EMBED_BYTES = 1_500_000
 #: Characters of a text example shown before it is cut with "…".
 TEXT_CHARS = 320
 #: Features per tabular example (those the perturbation changed most).
-TABLE_COLUMNS = 6
+TABLE_COLUMNS = 5
 _MODALITIES = ("image", "text", "audio", "tabular")
 
 
@@ -335,6 +336,15 @@ def _title(ex: Example) -> str:
     )
 
 
+def _shown(ex: Example) -> list[tuple[float, Any]]:
+    """(magnitude, perturbed rows) pairs to show: at most MAX_MAGNITUDES, evenly spread."""
+    pairs = list(zip(ex.magnitudes, ex.after))
+    if len(pairs) <= MAX_MAGNITUDES:
+        return pairs
+    picks = np.unique(np.round(np.linspace(0, len(pairs) - 1, MAX_MAGNITUDES)).astype(int))
+    return [pairs[i] for i in picks]
+
+
 class _Budget:
     """Bytes of embedded PNG left for one run."""
 
@@ -370,20 +380,21 @@ def _thumbnail(img: np.ndarray, layout: str) -> tuple[bytes, int, int]:
         w, h = im.size
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=True)
-    scale = max(1, 96 // max(w, h))
+    scale = max(1, THUMB_PX // max(w, h))
     return buf.getvalue(), w * scale, h * scale
 
 
 def _image_card(ex: Example, budget: _Budget) -> str | None:
     rows = list(range(min(len(ex.rows), MAX_ROWS["image"])))
+    shown = _shown(ex)
     cells: list[list[str]] = []
     used = 0
     for r in rows:
         line = []
-        for j, img in enumerate([ex.before[r], *(a[r] for a in ex.after)]):
+        for j, img in enumerate([ex.before[r], *(a[r] for _, a in shown)]):
             png, w, h = _thumbnail(img, ex.layout)
             used += 4 * math.ceil(len(png) / 3)
-            what = "clean" if j == 0 else f"magnitude {fmt_magnitude(ex.magnitudes[j - 1])}"
+            what = "clean" if j == 0 else f"magnitude {fmt_magnitude(shown[j - 1][0])}"
             line.append(
                 f'<img class="ex-thumb" width="{w}" height="{h}" alt="{_e(ex.label)}, '
                 f'{_e(what)}, row {ex.rows[r]}" src="{_png_data(png)}">'
@@ -393,7 +404,7 @@ def _image_card(ex: Example, budget: _Budget) -> str | None:
         budget.skipped.append(ex.label)
         return None
     budget.left -= used
-    head = "<th></th><th>clean</th>" + "".join(f"<th>{_mag_head(m)}</th>" for m in ex.magnitudes)
+    head = "<th></th><th>clean</th>" + "".join(f"<th>{_mag_head(m)}</th>" for m, _ in shown)
     body = "".join(
         f'<tr><th class="ex-row">row {ex.rows[r]}</th>'
         + "".join(f"<td>{c}</td>" for c in line)
@@ -405,29 +416,31 @@ def _image_card(ex: Example, budget: _Budget) -> str | None:
 
 
 # text
-def _diff_segments(before: str, after: str) -> list[tuple[str, str]]:
-    """(kind, text) pieces of ``after``: "eq", "ins" (new) and "del" (removed from before)."""
+def _diff_segments(before: str, after: str) -> tuple[list[tuple[str, str]], int]:
+    """(kind, text) pieces: "eq", "del" (removed from before), "ins" (new); and the edit count."""
     sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
     out: list[tuple[str, str]] = []
+    edits = 0
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
             out.append(("eq", after[j1:j2]))
             continue
+        edits += 1
         if i2 > i1:
             out.append(("del", before[i1:i2]))
         if j2 > j1:
             out.append(("ins", after[j1:j2]))
-    return out
+    return out, edits
 
 
 def diff_html(before: str, after: str, *, limit: int = TEXT_CHARS) -> tuple[str, int]:
     """``after`` as HTML with its changes from ``before`` marked, and the number of edits.
 
-    Inserted or replacing characters are in ``<ins>``, removed ones in ``<del>``;
-    everything is HTML-escaped. Text past ``limit`` characters is cut with "…".
+    Removed characters are in ``<del>``, inserted or replacing ones in ``<ins>``
+    (a replacement is one edit: ``<del>old</del><ins>new</ins>``); everything
+    is HTML-escaped. Text past ``limit`` characters is cut with "…".
     """
-    segs = _diff_segments(before, after)
-    edits = sum(1 for k, _ in segs if k != "eq")
+    segs, edits = _diff_segments(before, after)
     parts, shown = [], 0
     for kind, text in segs:
         room = limit - shown
@@ -454,7 +467,7 @@ def _text_card(ex: Example) -> str:
             f'<tr class="ex-clean"><th>row {ex.rows[r]}<br>{_muted("clean")}</th>'
             f'<td><span class="ex-str">{clean}</span></td></tr>'
         ]
-        for m, after in zip(ex.magnitudes, ex.after):
+        for m, after in _shown(ex):
             marked, edits = diff_html(before, str(after[r]))
             n = _muted(f"{edits} edit{'s' if edits != 1 else ''}") if edits else _muted("no change")
             trs.append(
@@ -463,8 +476,7 @@ def _text_card(ex: Example) -> str:
             )
         bodies.append("<tbody>" + "".join(trs) + "</tbody>")
     return (
-        f'<div class="ex-card">{_title(ex)}'
-        f'<table class="ex-text">{"".join(bodies)}</table></div>'
+        f'<div class="ex-card">{_title(ex)}<table class="ex-text">{"".join(bodies)}</table></div>'
     )
 
 
@@ -473,15 +485,17 @@ def _audio_png(ex: Example, r: int) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     from scipy import signal
 
     rate = int(ex.sample_rate or 16000)
-    clips = [np.asarray(ex.before[r], np.float64)] + [
-        np.asarray(a[r], np.float64) for a in ex.after
-    ]
-    titles = ["clean"] + [f"magnitude {fmt_magnitude(m)}" for m in ex.magnitudes]
+    shown = _shown(ex)
+    clips = [np.asarray(ex.before[r], np.float64).ravel()]
+    clips += [np.asarray(a[r], np.float64).ravel() for _, a in shown]
+    clips = [c if c.size else np.zeros(1) for c in clips]
+    titles = ["clean"] + [f"magnitude {fmt_magnitude(m)}" for m, _ in shown]
     n = len(clips)
-    peak = max(1.0, *(float(np.max(np.abs(c))) if c.size else 0.0 for c in clips))
+    peak = max(1.0, *(float(np.max(np.abs(c))) for c in clips))
     nperseg = max(64, 2 ** round(math.log2(0.016 * rate)))
     rc = {
         "font.size": 7.5,
@@ -501,11 +515,9 @@ def _audio_png(ex: Example, r: int) -> bytes:
         for col, (clip, title) in enumerate(zip(clips, titles)):
             t_end = clip.size / rate
             # the waveform as its min/max envelope: the same picture, far fewer points
-            buckets = max(1, min(600, clip.size))
-            edges = np.linspace(0, clip.size, buckets + 1).astype(int)
-            lo = np.array([clip[a:b].min() if b > a else 0.0 for a, b in zip(edges, edges[1:])])
-            hi = np.array([clip[a:b].max() if b > a else 0.0 for a, b in zip(edges, edges[1:])])
-            tt = edges[:-1] / rate
+            starts = np.linspace(0, clip.size, min(600, clip.size) + 1).astype(int)[:-1]
+            lo, hi = np.minimum.reduceat(clip, starts), np.maximum.reduceat(clip, starts)
+            tt = starts / rate
             ax = axes[0, col]
             ax.fill_between(tt, lo, hi, color="#0072B2", lw=0.3, step="post")
             ax.axhline(0, color="#cbd2d9", lw=0.5, zorder=0)
@@ -513,7 +525,7 @@ def _audio_png(ex: Example, r: int) -> bytes:
             ax.set_title(title, fontweight="bold" if col else "normal")
             ax.tick_params(labelbottom=False, length=2)
             seg = min(nperseg, max(8, clip.size))
-            f, t, s = signal.spectrogram(clip, rate, nperseg=seg, noverlap=seg // 2)
+            _, _, s = signal.spectrogram(clip, rate, nperseg=seg, noverlap=seg // 2)
             db = 10 * np.log10(s + 1e-12)
             if vmax is None:
                 vmax = float(db.max()) if db.size else 0.0
@@ -530,6 +542,8 @@ def _audio_png(ex: Example, r: int) -> bytes:
             )
             ax.set_xlabel("s")
             ax.tick_params(length=2)
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            axes[0, col].set_yticks([-peak, 0, peak], [f"{-peak:g}", "0", f"{peak:g}"])
             if col == 0:
                 axes[0, col].set_ylabel("amplitude")
                 ax.set_ylabel("kHz")
@@ -538,7 +552,13 @@ def _audio_png(ex: Example, r: int) -> bytes:
                 ax.tick_params(labelleft=False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    # 64 colours: a third of the bytes, no visible change for a plot.
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    out = io.BytesIO()
+    im.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _audio_card(ex: Example, budget: _Budget) -> str | None:
@@ -568,7 +588,8 @@ def _fmt_cell(v: float) -> str:
 
 def _tabular_card(ex: Example) -> str:
     before = np.asarray(ex.before, np.float64)
-    afters = [np.asarray(a, np.float64) for a in ex.after]
+    shown = _shown(ex)
+    afters = [np.asarray(a, np.float64) for _, a in shown]
     k = min(len(ex.rows), MAX_ROWS["tabular"])
     before, afters = before[:k], [a[:k] for a in afters]
     names = list(ex.feature_names or [f"x{j}" for j in range(before.shape[1])])
@@ -587,7 +608,7 @@ def _tabular_card(ex: Example) -> str:
     cols = sorted(order[: min(TABLE_COLUMNS, len(names))])
     if n_changed:
         cols = sorted(j for j in order[:TABLE_COLUMNS] if counts[j] > 0)
-    head = "<th></th>" + "".join(f"<th>{_e(names[j])}</th>" for j in cols)
+    head = "<th>magnitude</th>" + "".join(f"<th>{_e(names[j])}</th>" for j in cols)
     bodies = []
     for r in range(k):
         trs = [
@@ -595,7 +616,7 @@ def _tabular_card(ex: Example) -> str:
             + "".join(f'<td class="num">{_fmt_cell(before[r, j])}</td>' for j in cols)
             + "</tr>"
         ]
-        for m, a in zip(ex.magnitudes, afters):
+        for (m, _), a in zip(shown, afters):
             tds = []
             for j in cols:
                 v, b = a[r, j], before[r, j]
@@ -625,7 +646,7 @@ def _tabular_card(ex: Example) -> str:
 _LEADS = {
     "image": "The clean image, then the same image at each magnitude.",
     "text": (
-        'Changes from the clean text: <ins>inserted or replacing</ins> and <del>removed</del> '
+        "Changes from the clean text: <ins>inserted or replacing</ins> and <del>removed</del> "
         "characters."
     ),
     "audio": "Waveform and spectrogram of a clip, clean and at each magnitude.",
@@ -661,9 +682,15 @@ def examples_html(examples: Sequence[Example], *, max_bytes: int = MAX_EMBED_BYT
             if card is not None:
                 cards.append(card)
         head = f"<h4>{_TITLES[mod]}</h4>" if len(by_mod) > 1 else ""
-        grid = "ex-cards wide" if mod in ("audio",) else "ex-cards"
+        grid = 'class="ex-cards wide"' if mod == "audio" else 'class="ex-cards"'
+        if mod == "image":  # cards as wide as their thumbnails, as many per line as fit
+            n_cols = 1 + max(len(_shown(ex)) for ex in exs)
+            grid += (
+                ' style="grid-template-columns:repeat(auto-fill,minmax(min(100%,'
+                f'{54 + n_cols * (THUMB_PX + 5) + 24}px),1fr))"'
+            )
         parts.append(
-            f'{head}<p class="ex-lead">{_LEADS[mod]}</p><div class="{grid}">{"".join(cards)}</div>'
+            f'{head}<p class="ex-lead">{_LEADS[mod]}</p><div {grid}>{"".join(cards)}</div>'
         )
     if budget.skipped:
         names = ", ".join(_e(_short(s, 40)) for s in budget.skipped)
@@ -711,9 +738,9 @@ margin-bottom:8px}
 .ex-cards.wide{grid-template-columns:1fr}
 .ex-card{border:1px solid var(--line);border-radius:10px;padding:10px 12px 12px;background:#fff;
 min-width:0}
-.ex-title{display:flex;flex-wrap:wrap;align-items:baseline;gap:2px 10px;margin-bottom:8px}
+.ex-title{margin-bottom:8px;line-height:1.35}
 .ex-title strong{font-size:14px;overflow-wrap:anywhere}
-.ex-unit{color:var(--muted);font-size:12px}
+.ex-unit{display:block;color:var(--muted);font-size:12px}
 .ex-scroll{overflow-x:auto}
 .ex-cap{color:var(--muted);font-size:12px;margin-top:4px}
 table.ex-grid-img{width:auto;border-collapse:separate;border-spacing:4px 3px;font-size:12px}
@@ -741,9 +768,12 @@ ins{text-decoration:none;background:#d3f0dc;color:#0b5c2b;border-radius:2px;
 box-shadow:inset 0 -1px 0 #7cc896}
 del{background:#fbdcd8;color:#9b2c1f;border-radius:2px;text-decoration:line-through}
 table.ex-tab{font-size:12.5px;width:auto;min-width:100%}
-table.ex-tab thead th{font-size:11.5px;vertical-align:bottom;max-width:110px}
+table.ex-tab thead th{font-size:11.5px;vertical-align:bottom;white-space:normal;
+overflow-wrap:break-word;min-width:58px;max-width:120px;line-height:1.3}
+table.ex-tab thead th:first-child{color:var(--muted);font-weight:500;white-space:nowrap;
+overflow-wrap:normal}
 table.ex-tab th{white-space:nowrap;font-weight:600;font-size:12px}
-table.ex-tab td,table.ex-tab th{padding:4px 8px}
+table.ex-tab td,table.ex-tab th{padding:4px 7px}
 table.ex-tab tbody tr:nth-child(even){background:none}
 table.ex-tab tbody+tbody tr:first-child th,table.ex-tab tbody+tbody tr:first-child td{
 border-top:2px solid #d9dfe6}

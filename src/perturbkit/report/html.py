@@ -768,9 +768,7 @@ def render_html(
     tolerance = _bounds.check_tolerance(bounds_tolerance, "write_report")
     items, curves = _as_results(results)
     run_examples = _examples_by_run(examples, results, items)
-    tables = (
-        [] if interactions is None else _interactions.as_tables(interactions, "write_report")
-    )
+    tables = [] if interactions is None else _interactions.as_tables(interactions, "write_report")
     if title is None:
         if len(items) == 1:
             title = f"Robustness report: {items[0].meta.get('name') or 'sweep'}"

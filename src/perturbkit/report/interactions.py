@@ -92,9 +92,10 @@ def _value(v: Any, metric: str) -> str:
 def _interval(lo: Any, hi: Any, metric: str) -> str:
     if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         return ""
-    return "<br>" + _muted(_e(f"[{fmt_value(lo, metric, points=True)}, ") + _e(
-        f"{fmt_value(hi, metric, points=True)}]"
-    ))
+    return "<br>" + _muted(
+        _e(f"[{fmt_value(lo, metric, points=True)}, ")
+        + _e(f"{fmt_value(hi, metric, points=True)}]")
+    )
 
 
 def _mags(m: Any) -> str:
@@ -133,7 +134,7 @@ def _table_html(t: pd.DataFrame, table: Callable[..., str]) -> str:
         members = " + ".join(f"<strong>{_e(m)}</strong>" for m in r["members"])
         kind = "" if r["kind"] == "pair" else f"<br>{_muted('stack')}"
         p = float(r["interaction_p"])
-        p_text = _e(f"{p:.2g}" if math.isfinite(p) else "–")
+        p_text = _e("< 0.001" if p < 0.001 else f"{p:.2g}") if math.isfinite(p) else "–"
         rows.append(
             [
                 members + kind,
@@ -196,12 +197,16 @@ def interactions_article(
             facts.append(f"seed <code>{_e(meta['root_seed'])}</code>")
         body = ""
         if (t["kind"] == "pair").any():
-            body += '<div class="figs">' + figure(
-                interaction_heatmap(t),
-                f"{KEY}-{i}-heatmap",
-                "Each pair's interaction Δ(a + b) − Δ(a) − Δ(b); the diagonal is each "
-                "perturbation's Δ alone; * marks an interval that excludes 0.",
-            ) + "</div>"
+            body += (
+                '<div class="figs">'
+                + figure(
+                    interaction_heatmap(t),
+                    f"{KEY}-{i}-heatmap",
+                    "Each pair's interaction Δ(a + b) − Δ(a) − Δ(b); the diagonal is each "
+                    "perturbation's Δ alone; * marks an interval that excludes 0.",
+                )
+                + "</div>"
+            )
         body += _table_html(t, table)
         sid = f"{KEY}-{i}"
         toc.append((sid, title))
@@ -224,8 +229,7 @@ def interactions_article(
     n = sum(int((t["kind"] != "single").sum()) for t in tables)
     pills = f'<span class="pill">{n} combination{"s" if n != 1 else ""}</span>'
     head = (
-        f'<header class="run-head"><h2>Interactions</h2><div class="pills">{pills}</div>'
-        "</header>"
+        f'<header class="run-head"><h2>Interactions</h2><div class="pills">{pills}</div></header>'
     )
     article = f'<article class="run" id="{KEY}">{head}{"".join(parts)}</article>'
     return article, [(KEY, "Interactions"), *toc]
