@@ -6,8 +6,15 @@ magnitudes, as the engine does) and calls the same model on the same
 batches, and does nothing else: no metrics, no store, no checks. The ratio
 ``sweep / bare`` is the price of everything perturbkit adds. Target: <= 1.10.
 
-It also measures peak traced memory (tracemalloc: numpy buffers included) for
-a grid and for a grid 10x larger: memory must not grow with the grid.
+Every timed run happens in a fresh Python process, bare and sweep in
+alternation. (Timed in one process, the two sides disturbed each other: the
+order and the allocator's and thread pools' state changed the model's own
+speed by up to 3x, in either direction.) Each process builds the data and the
+model from fixed seeds, runs once to warm up, then once timed.
+
+It also checks that both sides feed the model bit-identical inputs, and
+measures peak traced memory (tracemalloc, numpy buffers included) for a grid
+and for one 10x larger: memory must not grow with the grid.
 
 Run:  .venv/bin/python benchmarks/engine_overhead.py [--quick] [--json]
 """
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, run_metadata, write_json
+from common import run_metadata, write_json
 
 import perturbkit as pk
 from perturbkit._rng import BLOCK_ROWS, block_rng
@@ -38,6 +47,12 @@ NOISES = {
     "gaussian_noise": lambda rng, shape: rng.standard_normal(shape),
     "uniform_noise": lambda rng, shape: rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape),
     "laplace_noise": lambda rng, shape: rng.laplace(0.0, 1.0 / np.sqrt(2.0), shape),
+}
+CASES = {
+    "noop": "a model that costs nothing (the engine's own cost)",
+    "logistic": "scikit-learn LogisticRegression (a very cheap model)",
+    "hgb": "scikit-learn HistGradientBoostingClassifier(max_iter=50)",
+    "torch": "torch MLP 50-256-256-3",
 }
 
 
@@ -53,6 +68,49 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         random_state=seed,
     )
     return X, y
+
+
+def make_model(case: str, X: np.ndarray, y: np.ndarray):
+    """(predict function for the bare loop, model for the sweep)."""
+    if case == "noop":
+
+        def noop(a: np.ndarray) -> np.ndarray:
+            return np.full((a.shape[0], 3), 1.0 / 3.0)
+
+        return noop, pk.wrap(noop, task="classification")
+    if case == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        m = LogisticRegression(max_iter=300).fit(X[:20000], y[:20000])
+        return m.predict_proba, m
+    if case == "hgb":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        m = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(X[:20000], y[:20000])
+        return m.predict_proba, m
+    import torch
+
+    d = X.shape[1]
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        net = torch.nn.Sequential(
+            torch.nn.Linear(d, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 3),
+        )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    net.eval()
+
+    def predict(Xb: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits = net(torch.from_numpy(Xb.astype(np.float32)))
+            return torch.softmax(logits, dim=1).double().numpy()
+
+    return predict, pk.wrap(net, task="classification")
 
 
 def bare_loop(predict, X: np.ndarray, root: int) -> None:
@@ -80,45 +138,76 @@ def bare_loop(predict, X: np.ndarray, root: int) -> None:
                     predict(Xc + (m * scale) * z)
 
 
-def floor_seconds(predict, X: np.ndarray, root: int) -> dict[str, float]:
-    """The bare limit from its two parts, each timed on its own.
+def full_sweep(model, X, y, url: str) -> pk.SweepResult:
+    return pk.sweep(
+        model,
+        X,
+        y,
+        perturbations=list(NOISES),
+        magnitudes=MAGNITUDES,
+        repeats=REPEATS,
+        seed=123,
+        batch_size=BATCH,
+        store=url,
+        progress=False,
+    )
 
-    ``generate``: the bare loop with a no-op model (the draws and the arithmetic).
-    ``model``: the model called back to back on the perturbed batches (those of
-    repeat 0, held in memory, timed once per repeat: a repeat differs only in the
-    random values).
-    """
-    n = X.shape[0]
-    chunk = max(BLOCK_ROWS, (BATCH // BLOCK_ROWS) * BLOCK_ROWS)
-    t0 = time.perf_counter()
-    bare_loop(lambda a: None, X, root)
-    generate = time.perf_counter() - t0
-    scale = X.std(axis=0)
-    model = 0.0
-    t0 = time.perf_counter()
-    for s in range(0, n, chunk):
-        predict(X[s : s + chunk])
-    model += time.perf_counter() - t0
-    for name, draw in NOISES.items():
-        key = pk.perturbations.get(name).key
-        batches = []
-        for s in range(0, n, chunk):
-            Xc = X[s : s + chunk]
-            z = np.concatenate(
-                [
-                    draw(
-                        block_rng(root, key, 0, (s + o) // BLOCK_ROWS), Xc[o : o + BLOCK_ROWS].shape
-                    )
-                    for o in range(0, Xc.shape[0], BLOCK_ROWS)
-                ]
-            )
-            batches += [Xc + (m * scale) * z for m in MAGNITUDES]
+
+def worker(case: str, side: str, n: int, d: int, threads: int) -> float:
+    """One timed run in this (fresh) process: warm up once, then time once."""
+    _limit_threads(threads)
+    X, y = make_data(n, d)
+    predict, model = make_model(case, X, y)
+    with tempfile.TemporaryDirectory() as tmp:
+        urls = iter(f"sqlite:///{Path(tmp) / f'run{i}.db'}" for i in range(2))
+        run = (
+            (lambda: bare_loop(predict, X, 123))
+            if side == "bare"
+            else (lambda: full_sweep(model, X, y, next(urls)))
+        )
+        run()
         t0 = time.perf_counter()
-        for b in batches:
-            predict(b)
-        model += REPEATS * (time.perf_counter() - t0)
-        del batches
-    return {"generate": generate, "model": model, "total": generate + model}
+        run()
+        return time.perf_counter() - t0
+
+
+def _limit_threads(threads: int) -> None:
+    if threads <= 0:
+        return
+    import sklearn.ensemble  # noqa: F401 - load the OpenMP runtime so that it can be limited
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    torch.set_num_threads(threads)
+
+
+def time_case(case: str, n: int, d: int, reps: int, threads: int) -> dict:
+    times: dict[str, list[float]] = {"bare": [], "sweep": []}
+    for _ in range(reps):
+        for side in ("bare", "sweep"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", case, side, str(n), str(d), str(threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            times[side].append(float(out.stdout.strip().splitlines()[-1]))
+    summary = {}
+    for side, ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+        summary[side] = {"median": statistics.median(ts), "iqr": q[2] - q[0], "runs": ts}
+    ratio = summary["sweep"]["median"] / summary["bare"]["median"]
+    cells = len(NOISES) * len(MAGNITUDES) * REPEATS
+    return {
+        "case": f"{CASES[case]}, {n} x {d}",
+        "bare_seconds": summary["bare"],
+        "sweep_seconds": summary["sweep"],
+        "ratio": ratio,
+        "added_ms_per_cell": 1000
+        * (summary["sweep"]["median"] - summary["bare"]["median"])
+        / cells,
+    }
 
 
 def check_same_inputs(n: int, d: int) -> bool:
@@ -159,134 +248,14 @@ def check_same_inputs(n: int, d: int) -> bool:
     )
 
 
-def full_sweep(model, X, y, store_dir: Path, counter: list[int]) -> pk.SweepResult:
-    counter[0] += 1
-    url = f"sqlite:///{store_dir / f'bench{counter[0]}.db'}"
-    return pk.sweep(
-        model,
-        X,
-        y,
-        perturbations=["gaussian_noise"],
-        magnitudes=MAGNITUDES,
-        repeats=REPEATS,
-        seed=123,
-        batch_size=BATCH,
-        store=url,
-        progress=False,
-    )
-
-
-def case_sklearn(kind: str, n: int, d: int, repeats: int, tmp: Path) -> dict:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = make_data(n, d)
-    if kind == "logistic":
-        model = LogisticRegression(max_iter=300).fit(X[:20000], y[:20000])
-        name = "scikit-learn LogisticRegression (the cheapest model: worst case)"
-    else:
-        model = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(
-            X[:20000], y[:20000]
-        )
-        name = "scikit-learn HistGradientBoostingClassifier(max_iter=50)"
-    counter = [0]
-    res = full_sweep(model, X, y, tmp, counter)
-    assert res.meta["root_seed"] == 123
-    times = interleaved(
-        {
-            "bare": lambda: bare_loop(model.predict_proba, X, 123),
-            "sweep": lambda: full_sweep(model, X, y, tmp, counter),
-        },
-        repeats=repeats,
-    )
-    floors = [floor_seconds(model.predict_proba, X, 123) for _ in range(3)]
-    return {"case": f"{name}, {n} x {d}", **_ratio(times, floors)}
-
-
-def case_noop(n: int, d: int, repeats: int, tmp: Path) -> dict:
-    """A model that costs nothing: what is left is the engine's own cost per cell."""
-    X, y = make_data(n, d)
-
-    def noop(a: np.ndarray) -> np.ndarray:
-        return np.full((a.shape[0], 3), 1.0 / 3.0)
-
-    model = pk.wrap(noop, task="classification")
-    counter = [0]
-    times = interleaved(
-        {
-            "bare": lambda: bare_loop(noop, X, 123),
-            "sweep": lambda: full_sweep(model, X, y, tmp, counter),
-        },
-        repeats=repeats,
-    )
-    floors = [{"generate": times["bare"]["median"], "model": 0.0, "total": times["bare"]["median"]}]
-    out = _ratio(times, floors)
-    cells = len(NOISES) * len(MAGNITUDES) * REPEATS
-    out["engine_ms_per_cell"] = 1000 * (times["sweep"]["median"] - times["bare"]["median"]) / cells
-    return {"case": f"a model that costs nothing (the engine's own cost), {n} x {d}", **out}
-
-
-def case_torch(n: int, d: int, repeats: int, tmp: Path) -> dict:
-    import torch
-
-    X, y = make_data(n, d)
-    gen = torch.Generator().manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(d, 256),
-        torch.nn.ReLU(),
-        torch.nn.Linear(256, 256),
-        torch.nn.ReLU(),
-        torch.nn.Linear(256, 3),
-    )
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    net.eval()
-
-    def predict(Xb: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            logits = net(torch.from_numpy(Xb.astype(np.float32)))
-            return torch.softmax(logits, dim=1).double().numpy()
-
-    model = pk.wrap(net, task="classification")
-    counter = [0]
-    full_sweep(model, X, y, tmp, counter)
-    times = interleaved(
-        {
-            "bare": lambda: bare_loop(predict, X, 123),
-            "sweep": lambda: full_sweep(model, X, y, tmp, counter),
-        },
-        repeats=repeats,
-    )
-    floors = [floor_seconds(predict, X, 123) for _ in range(3)]
-    return {"case": f"torch MLP {d}-256-256-3, {n} x {d}", **_ratio(times, floors)}
-
-
-def _ratio(times: dict, floors: list[dict[str, float]]) -> dict:
-    floor = float(np.median([f["total"] for f in floors]))
-    return {
-        "naive_loop_seconds": times["bare"],
-        "sweep_seconds": times["sweep"],
-        "floor_seconds": {
-            "generate": float(np.median([f["generate"] for f in floors])),
-            "model": float(np.median([f["model"] for f in floors])),
-            "total": floor,
-        },
-        "ratio": times["sweep"]["median"] / floor,
-        "ratio_to_naive_loop": times["sweep"]["median"] / times["bare"]["median"],
-    }
-
-
 def case_memory(n: int, d: int, tmp: Path) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     X, y = make_data(n, d)
     model = LogisticRegression(max_iter=300).fit(X, y)
-    out = {}
-    for label, mags in [
-        ("grid", MAGNITUDES),
-        ("grid_x10", list(np.linspace(0.01, 1.0, 10 * len(MAGNITUDES)))),
-    ]:
+    out: dict = {}
+    grids = [("grid", MAGNITUDES), ("grid_x10", list(np.linspace(0.01, 1.0, 10 * len(MAGNITUDES))))]
+    for label, mags in grids:
         url = f"sqlite:///{tmp / f'mem_{label}.db'}"
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
@@ -294,7 +263,7 @@ def case_memory(n: int, d: int, tmp: Path) -> dict:
             model,
             X,
             y,
-            perturbations=["gaussian_noise"],
+            perturbations=list(NOISES),
             magnitudes=mags,
             repeats=REPEATS,
             seed=1,
@@ -304,7 +273,7 @@ def case_memory(n: int, d: int, tmp: Path) -> dict:
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         out[label] = {
-            "cells": len(mags) * REPEATS,
+            "cells": len(NOISES) * len(mags) * REPEATS,
             "peak_mb": peak / 2**20,
             "table_rows": len(res.table),
         }
@@ -314,12 +283,14 @@ def case_memory(n: int, d: int, tmp: Path) -> dict:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        case, side, n, d, threads = sys.argv[2:7]
+        print(worker(case, side, int(n), int(d), int(threads)))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--quick", action="store_true", help="smaller data and fewer repeats (smoke run)"
-    )
+    ap.add_argument("--quick", action="store_true", help="20,000 rows, 2 runs a side (a smoke run)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
     ap.add_argument(
         "--threads",
         type=int,
@@ -327,35 +298,23 @@ def main() -> None:
         help="BLAS/OpenMP/torch threads for both sides (default 1: steadier timings; 0: leave)",
     )
     args = ap.parse_args()
-    from threadpoolctl import threadpool_limits
-
-    if args.threads > 0:
-        # Load the libraries first, so that their thread pools (BLAS, OpenMP) exist to limit.
-        import sklearn.ensemble  # noqa: F401
-        import torch
-
-        threadpool_limits(args.threads)
-        torch.set_num_threads(args.threads)
-    n, d, reps = (20_000, 50, 3) if args.quick else (100_000, 50, 5)
-    results = {
-        "meta": run_metadata(),
+    n, d, reps = (20_000, 50, 2) if args.quick else (100_000, 50, 5)
+    results: dict = {
         "n_rows": n,
         "n_features": d,
         "magnitudes": MAGNITUDES,
         "repeats": REPEATS,
+        "perturbations": list(NOISES),
         "threads": args.threads,
-        "cases": [],
+        "runs_per_side": reps,
         "same_inputs": check_same_inputs(5_000, d),
+        "cases": [],
     }
     assert results["same_inputs"], "the engine and the bare loop fed the model different inputs"
+    for case in args.cases.split(","):
+        results["cases"].append(time_case(case, n, d, reps, args.threads))
     with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        results["cases"].append(case_noop(n, d, reps, t))
-        results["cases"].append(case_sklearn("logistic", n, d, reps, t))
-        results["cases"].append(case_sklearn("hgb", n, d, reps, t))
-        if not args.skip_torch:
-            results["cases"].append(case_torch(n, d, reps, t))
-        results["memory"] = case_memory(n // 5, d, t)
+        results["memory"] = case_memory(n // 5, d, Path(tmp))
     results["meta"] = run_metadata()
     if not args.quick:
         write_json("engine_overhead", results)
@@ -363,18 +322,12 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     for c in results["cases"]:
-        f, sw, nv = c["floor_seconds"], c["sweep_seconds"], c["naive_loop_seconds"]
+        b, s = c["bare_seconds"], c["sweep_seconds"]
         print(
-            f"{c['case']}: sweep {sw['median']:.3f}s (IQR {sw['iqr']:.3f}); bare limit "
-            f"{f['total']:.3f}s (draws+arithmetic {f['generate']:.3f}s + model calls "
-            f"{f['model']:.3f}s)  ratio {c['ratio']:.2f}; a naive loop doing both took "
-            f"{nv['median']:.3f}s"
+            f"{c['case']}: bare {b['median']:.3f}s (IQR {b['iqr']:.3f}), "
+            f"sweep {s['median']:.3f}s (IQR {s['iqr']:.3f}), "
+            f"+{c['added_ms_per_cell']:.1f} ms per cell  ratio {c['ratio']:.2f}"
         )
-    noop = results["cases"][0]
-    print(
-        f"the engine's own cost (metrics, store, checks): {noop['engine_ms_per_cell']:.1f} ms "
-        f"per cell of {n} rows"
-    )
     print("engine and bare loop fed the model bit-identical inputs:", results["same_inputs"])
     m = results["memory"]
     print(
