@@ -302,3 +302,26 @@ def test_dataframe_columns_by_name(diabetes, diabetes_linear):
     j = list(X.columns).index("bmi")
     expected = (0.5 * X["bmi"].std(ddof=0) * lin.coef_[j]) ** 2
     assert abs(dev.mean() - expected) < 4 * dev.std(ddof=1) / np.sqrt(len(dev))
+
+
+def test_a_run_of_some_cells_stays_resumable(tmp_path, diabetes, diabetes_linear):
+    X, y = diabetes
+    url = f"sqlite:///{tmp_path / 'part.db'}"
+    kw = dict(
+        perturbations=["gaussian_noise"],
+        magnitudes=[0.1, 0.5],
+        repeats=2,
+        seed=9,
+        progress=False,
+        store=url,
+    )
+    s = pk.Sweep(diabetes_linear, X, y, **kw)
+    part = s.run(cells=s.plan()[:1])
+    with pk.Store(url) as st:
+        assert st.list_runs()["status"].tolist() == ["interrupted"]
+    full = pk.sweep(diabetes_linear, X, y, resume=True, **kw)
+    assert full.run_id == part.run_id
+    alone = pk.sweep(diabetes_linear, X, y, **{**kw, "store": None})
+    assert_tables_equal(alone.to_pandas(), full.to_pandas(), exact=True)
+    with pk.Store(url) as st:
+        assert st.list_runs()["status"].tolist() == ["complete"]

@@ -401,6 +401,7 @@ class Sweep:
         """Compute the grid (or the given cells) and return the tidy result."""
         t_start = time.perf_counter()
         self._prepare()
+        self.__dict__.pop("_stored_table", None)
         # Hashing the data releases the GIL: it runs beside the clean pass.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             data_fp = pool.submit(data_fingerprint, self.X_, self.y_)
@@ -470,7 +471,10 @@ class Sweep:
                     key = (self.pert_id(c.perturbation_index), c.magnitude_index, c.repeat)
                     if key in done:
                         results.extend(self._reload_cells(store, run_id, [c]))
-            status = "complete"
+            # A run of some of the grid's cells stays resumable: not "complete".
+            whole = {(c.perturbation_index, c.magnitude_index, c.repeat) for c in self.plan()}
+            given = {(c.perturbation_index, c.magnitude_index, c.repeat) for c in cells}
+            status = "complete" if given >= whole else "interrupted"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
