@@ -9,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from _store_helpers import new_run, write
 
 from perturbkit.store import Store
@@ -91,3 +92,30 @@ def test_reopen_and_read_while_another_client_is_writing(tmp_path: Path) -> None
         writer.close()
     with Store(path) as store:
         assert store.load_run("r1")[0]["name"] == "in flight"
+
+
+def test_switching_to_wal_retries_while_locked() -> None:
+    """PRAGMA journal_mode=WAL can fail with "database is locked" at once, without
+    SQLite's busy handler (seen when several processes open a new store together):
+    the switch is retried until the busy timeout, then the error is raised."""
+    import sqlite3
+
+    from perturbkit.store.store import _set_wal
+
+    class Cursor:
+        def __init__(self, failures: int) -> None:
+            self.failures = failures
+            self.calls = 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError("database is locked")
+
+    ok = Cursor(failures=3)
+    _set_wal(ok, timeout_s=5.0)
+    assert ok.calls == 4
+    stuck = Cursor(failures=10**9)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _set_wal(stuck, timeout_s=0.05)
+    assert stuck.calls > 1

@@ -33,6 +33,7 @@ import numbers
 import operator
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -193,7 +194,7 @@ def _configure_sqlite(engine: sa.Engine, *, wal: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _set_wal(cursor, busy_ms / 1000.0)
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
@@ -202,6 +203,28 @@ def _configure_sqlite(engine: sa.Engine, *, wal: bool) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _set_wal(cursor: Any, timeout_s: float) -> None:
+    """Switch to WAL, retrying while another process holds the lock.
+
+    Changing the journal mode can fail with "database is locked" at once,
+    without SQLite's busy handler (several processes opening a new store
+    together); retry with a short back-off until the busy timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 class Store:
