@@ -9,6 +9,7 @@ the call that broke.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from typing import Any, ClassVar, Literal
 
@@ -66,7 +67,7 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-class Model:
+class Model(abc.ABC):
     """A wrapped model. Call it on a batch: ``model(X) -> ndarray``.
 
     Attributes:
@@ -108,8 +109,9 @@ class Model:
         self._task = check_task(value, owner=type(self).__name__)
 
     # -- for adapters ---------------------------------------------------------------
-    def _predict(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """The adapter's raw batch prediction (checked by :meth:`__call__`)."""
 
     def fingerprint(self) -> str:
         """A stable digest of the model's parameters, or of its description when unknown."""

@@ -25,6 +25,7 @@ and dtype, into a flat buffer reused across steps. The catalogue:
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -71,7 +72,7 @@ def _uniform_unit_variance(buf: torch.Tensor, gen: torch.Generator) -> None:
     buf.uniform_(-_SQRT3, _SQRT3, generator=gen)
 
 
-class GradientPerturbation:
+class GradientPerturbation(abc.ABC):
     """Base class of the δ_t generators.
 
     Subclasses set ``name``, ``strength`` (the name of the parameter that
@@ -143,6 +144,7 @@ class GradientPerturbation:
         return float(value)
 
     # -- the draw -----------------------------------------------------------------------
+    @abc.abstractmethod
     def delta(
         self,
         params: Sequence[torch.Tensor],
@@ -157,7 +159,6 @@ class GradientPerturbation:
         ``grads`` must not be written; ``state[i]`` is the persistent state of
         ``params[i]`` (saved with the optimizer). ``None`` means δ = 0.
         """
-        raise NotImplementedError
 
 
 class GaussianGradientNoise(GradientPerturbation):

@@ -12,6 +12,7 @@ For a training-data perturbation ``t`` is the epoch.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -46,7 +47,7 @@ def _init_param_names(cls: type) -> tuple[str, ...]:
     return tuple(p.name for p in sig.parameters.values() if p.name != "self")
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """Base class: ``schedule(t) -> factor``; stateless unless it observes training."""
 
     _constraints: ClassVar[dict[str, Any]] = {}
@@ -59,8 +60,9 @@ class Schedule:
     def needs_grad_norm(self) -> bool:
         return False
 
+    @abc.abstractmethod
     def __call__(self, t: int) -> float:
-        raise NotImplementedError
+        """The noise-scale factor at step ``t``."""
 
     def observe(self, *, loss: float | None = None, grad_norm: float | None = None) -> None:
         """Take in one step's loss and gradient norm (only adaptive schedules use them)."""

@@ -29,6 +29,7 @@ Catalogue, by what one unit of magnitude means:
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 from typing import Any, ClassVar
@@ -155,8 +156,9 @@ class AudioPerturbation(Perturbation):
     def _sample(self, X: np.ndarray, rng: np.random.Generator) -> Any:
         return None
 
+    @abc.abstractmethod
     def _apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
-        raise NotImplementedError
+        """The perturbation of a 2-D float batch of clips at ``magnitude``."""
 
     def _needs_limit(self, magnitude: float) -> bool:
         return self._may_exceed
@@ -197,8 +199,9 @@ class _Noise(AudioPerturbation):
     def __init__(self) -> None:
         pass
 
+    @abc.abstractmethod
     def _standard(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-        raise NotImplementedError
+        """Unit-RMS noise of the given shape."""
 
     def _sample(self, X: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(noise / its RMS, its RMS)`` per clip: unit-RMS float32 noise, and the raw RMS."""

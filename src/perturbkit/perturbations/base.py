@@ -16,6 +16,7 @@ also missing at 0.2), and the params can be kept to replay a perturbation.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 from collections.abc import Mapping, Sequence
@@ -81,7 +82,7 @@ def _init_param_names(cls: type) -> tuple[str, ...]:
     )
 
 
-class Perturbation:
+class Perturbation(abc.ABC):
     """Base class of every perturbation.
 
     Subclasses set the class attributes and implement :meth:`sample` (draws,
@@ -189,9 +190,9 @@ class Perturbation:
         """
         return None
 
+    @abc.abstractmethod
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         """Pure arithmetic: the perturbed copy of ``X`` at ``magnitude``."""
-        raise NotImplementedError
 
     def prepare(self, X: Any) -> tuple[np.ndarray, Any]:
         """Turn the caller's batch into the array ``apply`` works on, and a restorer token."""

@@ -36,6 +36,7 @@ came first, so the image one is ``image_gaussian_noise``.
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 import os
@@ -89,12 +90,11 @@ def _interp(severity: float, identity: float, table: Sequence[float]) -> float:
 
 # -- the base class ---------------------------------------------------------------------
 class ImagePerturbation(Perturbation):
-    """Shared machinery: layout, validation, numpy/torch in and out, float32 torch kernels.
+    """Shared machinery: layout, validation, numpy/torch in and out.
 
-    Subclasses implement :meth:`_apply` on a float32 NCHW torch tensor (which
-    may share memory with the caller's array: never write it) and return a
-    new tensor; clipping to [0, 1] and the way back to the caller's layout
-    and dtype are done here.
+    Most corruptions derive from ``_TensorImagePerturbation`` (float32 torch
+    kernels); JPEG, which needs a real codec on 8-bit pixels, gives ``apply``
+    itself.
     """
 
     modality = "image"
@@ -193,6 +193,15 @@ class ImagePerturbation(Perturbation):
             t = t.permute(0, 3, 1, 2)
         return t.to(torch.float32)
 
+
+class _TensorImagePerturbation(ImagePerturbation):
+    """A corruption computed on float32 NCHW torch chunks: subclasses give :meth:`_apply`.
+
+    ``apply`` converts the batch chunk by chunk, calls ``_apply`` (whose input may
+    share memory with the caller's array: never write it), clips to [0, 1] and
+    writes back in the caller's layout and dtype.
+    """
+
     # -- the transform --------------------------------------------------------------
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
@@ -217,8 +226,9 @@ class ImagePerturbation(Perturbation):
                 dst.copy_(y)
         return out
 
+    @abc.abstractmethod
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        raise NotImplementedError
+        """The corruption of one float32 NCHW torch chunk at ``severity``."""
 
 
 def _rows(params: Any, sl: slice) -> Any:
@@ -392,7 +402,7 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     return torch.randn(shape, generator=gen, dtype=torch.float32).numpy()
 
 
-class _PixelNoise(ImagePerturbation):
+class _PixelNoise(_TensorImagePerturbation):
     """Noise drawn per pixel and channel: float32 standard draws, (n, c, h, w) in any layout."""
 
     stochastic = True
@@ -489,7 +499,7 @@ class ImpulseNoise(_PixelNoise):
 
 # -- blur -------------------------------------------------------------------------------
 @register
-class GaussianBlur(ImagePerturbation):
+class GaussianBlur(_TensorImagePerturbation):
     """Gaussian blur of standard deviation σ pixels (edges repeated, kernel truncated at 4σ).
 
     ImageNet-C's ``gaussian_blur`` (scikit-image's ``gaussian``). σ is in
@@ -536,7 +546,7 @@ def _disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
 
 
 @register
-class DefocusBlur(ImagePerturbation):
+class DefocusBlur(_TensorImagePerturbation):
     """Defocus: convolution with an anti-aliased disk of radius r pixels (edges mirrored).
 
     ImageNet-C's ``defocus_blur``: a disk of radius r, smoothed by a small
@@ -596,7 +606,7 @@ def _motion_kernels(angles_deg: np.ndarray, radius: float, sigma: float) -> tupl
 
 
 @register
-class MotionBlur(ImagePerturbation):
+class MotionBlur(_TensorImagePerturbation):
     """Camera shake: a one-sided streak of length 2r pixels at a random angle per image.
 
     ImageNet-C's ``motion_blur`` (``imagecorruptions``' version): the image
@@ -636,7 +646,7 @@ class MotionBlur(ImagePerturbation):
 
 # -- colour and tone --------------------------------------------------------------------
 @register
-class Brightness(ImagePerturbation):
+class Brightness(_TensorImagePerturbation):
     """Brighter: HSV value ``V + c`` (clipped at 1), hue and saturation kept.
 
     ImageNet-C's ``brightness``. Each RGB pixel is scaled by ``min(V + c, 1) / V``
@@ -664,7 +674,7 @@ class Brightness(ImagePerturbation):
 
 
 @register
-class Contrast(ImagePerturbation):
+class Contrast(_TensorImagePerturbation):
     """Lower contrast: ``(x − μ)·c + μ`` with μ each image's per-channel mean.
 
     ImageNet-C's ``contrast``. Fractional severities interpolate c from 1.
@@ -705,7 +715,7 @@ def _hsv_parts(x: Any) -> tuple[Any, Any, Any]:
 
 
 @register
-class Saturation(ImagePerturbation):
+class Saturation(_TensorImagePerturbation):
     """Colour saturation: HSV ``S' = clip(a·S + b, 0, 1)``, hue and value kept.
 
     ImageNet-C's ``saturate`` is not monotone: its severities 1–2 desaturate
@@ -770,7 +780,7 @@ class Saturation(ImagePerturbation):
 
 
 @register
-class HueShift(ImagePerturbation):
+class HueShift(_TensorImagePerturbation):
     """Hue rotation by ±δ degrees on the HSV colour wheel, saturation and value kept.
 
     Not in ImageNet-C. The sign is drawn per image (``direction="both"``,
@@ -839,7 +849,7 @@ def _blackbody_rgb(kelvin: np.ndarray) -> np.ndarray:
 
 
 @register
-class ColorTemperature(ImagePerturbation):
+class ColorTemperature(_TensorImagePerturbation):
     """White-balance error: channel gains of a black body at 6500 K ± Δ mired.
 
     Not in ImageNet-C. The image is rendered as if lit by a black body of
@@ -1001,7 +1011,7 @@ def _box_matrix(n: int, m: int) -> np.ndarray:
 
 
 @register
-class Pixelate(ImagePerturbation):
+class Pixelate(_TensorImagePerturbation):
     """Pixelation: downscale by a factor f with a box filter, then upscale back (nearest).
 
     ImageNet-C's ``pixelate`` (Pillow's BOX down, NEAREST up; the small
@@ -1052,7 +1062,7 @@ def _sample_at(x: Any, src_y: Any, src_x: Any) -> Any:
     )
 
 
-class _Affine(ImagePerturbation):
+class _Affine(_TensorImagePerturbation):
     """Rotation, zoom or translation about the centre: bilinear, mirrored edges."""
 
     stochastic = True
@@ -1061,9 +1071,9 @@ class _Affine(ImagePerturbation):
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return _uniform_per_image(X, rng)
 
+    @abc.abstractmethod
     def _matrix(self, u: np.ndarray, severity: float, h: int, w: int) -> tuple[Any, Any]:
         """Per image: the 2×2 map from output to source coordinates, and the offset."""
-        raise NotImplementedError
 
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
         torch = _torch()
@@ -1182,7 +1192,7 @@ class Zoom(_Affine):
 
 
 @register
-class LensDistortion(ImagePerturbation):
+class LensDistortion(_TensorImagePerturbation):
     """Radial lens distortion: barrel (k > 0) or pincushion (k < 0), mirrored edges.
 
     Not in ImageNet-C. Output pixel at normalised radius r (1 at the corners)
@@ -1226,7 +1236,7 @@ class LensDistortion(ImagePerturbation):
 
 
 @register
-class ElasticTransform(ImagePerturbation):
+class ElasticTransform(_TensorImagePerturbation):
     """Elastic deformation: a smooth random displacement field, bilinear, mirrored edges.
 
     ImageNet-C's ``elastic_transform`` (``imagecorruptions``' version):

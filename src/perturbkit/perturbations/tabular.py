@@ -21,6 +21,7 @@ The catalogue, by what one unit of magnitude means:
 
 from __future__ import annotations
 
+import abc
 import math
 import warnings
 from collections.abc import Sequence
@@ -258,8 +259,9 @@ class _AdditiveNoise(TabularPerturbation):
         self.absolute = absolute
         self.columns = columns
 
+    @abc.abstractmethod
     def _standard(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError
+        """Standardised draws (mean 0, variance 1) of the given shape."""
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         # Draw in float64 whatever X's dtype, so the draws do not depend on the dtype.

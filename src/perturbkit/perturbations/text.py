@@ -51,6 +51,7 @@ Catalogue (registry name: what one touched unit becomes):
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 import unicodedata
@@ -626,14 +627,11 @@ class TextPerturbation(Perturbation):
         return np.bincount(row[elig], minlength=flat.n)
 
     # -- for subclasses -------------------------------------------------------------------
+    @abc.abstractmethod
     def _eligible(self, flat: _Flat, runs: _Runs | None) -> np.ndarray:
         """Per unit (character, or word in order): whether an edit may touch it."""
-        idx = np.arange(flat.size)
-        return self._eligible_at(flat, idx)
 
-    def _eligible_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def _edit(
         self,
         flat: _Flat,
@@ -642,7 +640,7 @@ class TextPerturbation(Perturbation):
         v: np.ndarray | None,
         magnitude: float,
     ) -> _Flat:
-        raise NotImplementedError
+        """The edited strings: units with ``u < magnitude`` (and eligible) are edited."""
 
     def _free_words(self, flat: _Flat, runs: _Runs) -> np.ndarray:
         """Per word run (in order): not overlapping a protected code point."""
@@ -657,6 +655,9 @@ class _CharPerturbation(TextPerturbation):
     """Edits at the characters where ``u < magnitude`` and the character is eligible."""
 
     _bits: ClassVar[int] = ALNUM
+
+    def _eligible(self, flat: _Flat, runs: _Runs | None) -> np.ndarray:
+        return self._eligible_at(flat, np.arange(flat.size))
 
     def _eligible_at(self, flat: _Flat, idx: np.ndarray) -> np.ndarray:
         return ((flat.flags_at(idx) & self._bits) > 0) & self._free_at(flat, idx)
