@@ -106,7 +106,13 @@ def test_classifier_sweep_has_the_metrics_and_a_sane_curve(breast_cancer, cancer
     # Per-class breakdown and error modes exist for the two classes.
     groups = set(res.to_pandas().query("metric == 'recall'")["group"])
     assert groups == {"class=0", "class=1"}
-    assert (res.to_pandas().query("metric == 'transition_increase'")["value"] != 0).all()
+    # Error modes: the growth of the off-diagonal confusion cells adds up to the accuracy drop.
+    t_all = res.to_pandas()
+    for (mag, rep), cell in t_all[t_all.magnitude > 0].groupby(["magnitude", "repeat"]):
+        growth = cell.loc[cell.metric == "transition_increase", "value"].sum()
+        drop = cell.loc[cell.metric == "accuracy_drop", "value"].item()
+        assert growth == pytest.approx(drop, abs=1e-12), (mag, rep)
+    assert (t_all.metric == "transition_increase").any()
 
 
 def test_label_free_sweep(breast_cancer, cancer_model):

@@ -218,7 +218,29 @@ def _to_numpy(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     return arr, lambda a: np.asarray(a, dtype=arr.dtype)
 
 
-class PerturbedCollate:
+class _Planned:
+    """What PerturbedCollate and PerturbedDataset share: the plan's seed, perturbation, epoch."""
+
+    _plan: _Plan
+    epoch: int
+
+    @property
+    def seed_(self) -> int:
+        return self._plan.root
+
+    @property
+    def perturbation(self) -> Perturbation:
+        return self._plan.perturbation
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move to ``epoch``: its magnitude and its streams."""
+        check_param(
+            f"{type(self).__name__}.set_epoch", "epoch", epoch, Interval(0, None, integer=True)
+        )
+        self.epoch = int(epoch)
+
+
+class PerturbedCollate(_Planned):
     """A ``DataLoader`` ``collate_fn`` that perturbs the features of each batch at once.
 
     The features are the first element of each sample (``(x, y, ...)``
@@ -271,18 +293,9 @@ class PerturbedCollate:
         self.epoch = 0
         self._count = 0
 
-    @property
-    def seed_(self) -> int:
-        return self._plan.root
-
-    @property
-    def perturbation(self) -> Perturbation:
-        return self._plan.perturbation
-
     def set_epoch(self, epoch: int) -> None:
         """Move to ``epoch`` (its magnitude and streams) and restart the batch count."""
-        check_param("PerturbedCollate.set_epoch", "epoch", epoch, Interval(0, None, integer=True))
-        self.epoch = int(epoch)
+        super().set_epoch(epoch)
         self._count = 0
 
     def __call__(self, samples: list[Any]) -> Any:
@@ -310,7 +323,7 @@ except ImportError:  # pragma: no cover
     _Dataset = object  # type: ignore[assignment,misc]
 
 
-class PerturbedDataset(_Dataset):  # type: ignore[misc,valid-type]
+class PerturbedDataset(_Planned, _Dataset):  # type: ignore[misc,valid-type]
     """A map-style torch ``Dataset`` whose items' features are perturbed.
 
     Item ``i`` of epoch ``e`` draws from the stream ``(pert_key, e, i)``, so
@@ -359,19 +372,6 @@ class PerturbedDataset(_Dataset):  # type: ignore[misc,valid-type]
             owner=owner,
         )
         self.epoch = 0
-
-    @property
-    def seed_(self) -> int:
-        return self._plan.root
-
-    @property
-    def perturbation(self) -> Perturbation:
-        return self._plan.perturbation
-
-    def set_epoch(self, epoch: int) -> None:
-        """Move to ``epoch``: its magnitude and its streams."""
-        check_param("PerturbedDataset.set_epoch", "epoch", epoch, Interval(0, None, integer=True))
-        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -21,30 +21,14 @@ from typing import Any
 
 import pandas as pd
 
-from perturbkit.analysis.interactions import interaction_heatmap
+from perturbkit.analysis.interactions import COLUMNS, interaction_heatmap
 from perturbkit.exceptions import ParameterError
 from perturbkit.report._common import fmt_magnitude, fmt_value, metric_title
 
 __all__ = ["KEY", "as_tables", "interactions_article"]
 
 KEY = "interactions"
-_NEEDED = {
-    "kind",
-    "label",
-    "members",
-    "magnitudes",
-    "metric",
-    "clean",
-    "delta",
-    "delta_low",
-    "delta_high",
-    "additive",
-    "interaction",
-    "interaction_low",
-    "interaction_high",
-    "interaction_p",
-    "n_repeats",
-}
+_NEEDED = set(COLUMNS)  # the columns of analysis.interactions' table
 
 
 def _e(value: Any) -> str:
