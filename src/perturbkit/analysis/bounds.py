@@ -46,6 +46,7 @@ from perturbkit._rng import canonical_json, root_entropy, stable_key, stream
 from perturbkit._types import SeedLike
 from perturbkit._validation import Interval, OneOf, as_numeric_2d, check_param
 from perturbkit.exceptions import DataError, ParameterError
+from perturbkit.models.base import label_indices
 
 __all__ = [
     "CONFIDENCE_METHODS",
@@ -600,32 +601,7 @@ def _label_index(model: Any, y: Any, n: int, k: int) -> np.ndarray:
             f"Classification labels y must be 1-D with one label per row of X ({n}). "
             f"Got shape {y.shape} instead."
         )
-    classes = getattr(model, "classes_", None)
-    if classes is not None:
-        lookup = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
-        idx = np.asarray([lookup.get(v, -1) for v in y.tolist()], dtype=np.int64)
-        if (idx < 0).any():
-            bad = y[idx < 0][0]
-            raise DataError(
-                f"y holds label {bad!r}, which the model does not predict; its classes are "
-                f"{np.asarray(classes).tolist()[:10]}."
-            )
-        return idx
-    if not (
-        np.issubdtype(y.dtype, np.integer)
-        or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))
-    ):
-        raise DataError(
-            f"Classification labels y must be class indices 0..{k - 1} for this model. "
-            f"Got dtype {y.dtype} instead."
-        )
-    yi = y.astype(np.int64)
-    if yi.min() < 0 or yi.max() >= k:
-        raise DataError(
-            f"Classification labels y must be class indices in [0, {k - 1}]. "
-            f"Got values in [{yi.min()}, {yi.max()}] instead."
-        )
-    return yi
+    return label_indices(y, classes=getattr(model, "classes_", None), n_classes=k)
 
 
 def _predict(model: Any, A: np.ndarray, batch_size: int) -> np.ndarray:

@@ -9,18 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perturbkit.store.store import TABLE_COLUMNS as _STORE_COLUMNS
+
 __all__ = ["TABLE_COLUMNS", "SweepResult", "perturbation_label"]
 
-TABLE_COLUMNS = [
-    "perturbation",
-    "version",
-    "params",
-    "magnitude",
-    "repeat",
-    "metric",
-    "group",
-    "value",
-]
+# The tidy table's columns are the store's, so a reloaded run equals the computed one.
+TABLE_COLUMNS = list(_STORE_COLUMNS)
 
 
 def _defaults(name: str) -> dict[str, Any]:

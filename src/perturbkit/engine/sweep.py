@@ -39,6 +39,7 @@ from perturbkit.engine.cells import Cell, CellResult, Group, Job, compute_group
 from perturbkit.engine.result import TABLE_COLUMNS, SweepResult
 from perturbkit.exceptions import DataError, ParameterError
 from perturbkit.metrics import check_metrics, make_stats
+from perturbkit.models.base import label_indices
 from perturbkit.perturbations.base import Perturbation, Reference, _as_perturbation
 
 __all__ = ["Sweep", "sweep"]
@@ -320,36 +321,7 @@ class Sweep:
             raise DataError(
                 f"Classification labels y must be 1-D class labels. Got shape {y.shape} instead."
             )
-        classes = self.model_.classes_
-        k = self.model_.n_outputs
-        if classes is not None:
-            classes = np.asarray(classes)
-            idx = np.searchsorted(classes, y) if np.all(classes[:-1] <= classes[1:]) else None
-            if idx is None:
-                lookup = {c: i for i, c in enumerate(classes.tolist())}
-                idx = np.asarray([lookup.get(v, -1) for v in y.tolist()])
-            idx = np.clip(idx, 0, len(classes) - 1)
-            bad = classes[idx] != y
-            if bad.any():
-                raise DataError(
-                    f"y holds label {y[bad][0]!r}, which the model does not predict; its classes "
-                    f"are {classes.tolist()[:10]}."
-                )
-            return idx.astype(np.int64)
-        if not np.issubdtype(y.dtype, np.integer) and not (
-            np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0)
-        ):
-            raise DataError(
-                f"Classification labels y must be class indices 0..{k - 1} for this model. "
-                f"Got dtype {y.dtype} instead."
-            )
-        yi = y.astype(np.int64)
-        if yi.min() < 0 or yi.max() >= k:
-            raise DataError(
-                f"Classification labels y must be class indices in [0, {k - 1}]. "
-                f"Got values in [{yi.min()}, {yi.max()}] instead."
-            )
-        return yi
+        return label_indices(y, classes=self.model_.classes_, n_classes=self.model_.n_outputs)
 
     def _clean(self, store: Any) -> tuple[Job, float, list[str]]:
         """Validate the model on the data and compute the clean outputs; nothing is stored yet."""

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from perturbkit.exceptions import ModelError, NotDifferentiableError, ParameterError
+from perturbkit.exceptions import DataError, ModelError, NotDifferentiableError, ParameterError
 
 __all__ = ["PROBABILITY_ATOL", "TASKS", "Model", "Task", "check_task", "infer_task"]
 
@@ -221,3 +221,42 @@ class Model(abc.ABC):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "(no message)"
+
+
+def label_indices(y: np.ndarray, *, classes: Any, n_classes: int) -> np.ndarray:
+    """Class indices (probability columns) of 1-D classification labels ``y``.
+
+    With known ``classes`` each label is looked up among them; without, the
+    labels must already be indices in ``[0, n_classes)``. Bad labels are one
+    clear line (DataError).
+    """
+    if classes is not None:
+        classes = np.asarray(classes)
+        if np.all(classes[:-1] <= classes[1:]):
+            idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+        else:
+            lookup = {c: i for i, c in enumerate(classes.tolist())}
+            idx = np.asarray([lookup.get(v, 0) for v in y.tolist()], dtype=np.int64)
+        bad = classes[idx] != y
+        if bad.any():
+            raise DataError(
+                f"y holds label {y[bad][0]!r}, which the model does not predict; its classes "
+                f"are {classes.tolist()[:10]}."
+            )
+        return idx.astype(np.int64)
+    k = n_classes
+    if not (
+        np.issubdtype(y.dtype, np.integer)
+        or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))
+    ):
+        raise DataError(
+            f"Classification labels y must be class indices 0..{k - 1} for this model. "
+            f"Got dtype {y.dtype} instead."
+        )
+    yi = y.astype(np.int64)
+    if yi.min() < 0 or yi.max() >= k:
+        raise DataError(
+            f"Classification labels y must be class indices in [0, {k - 1}]. "
+            f"Got values in [{yi.min()}, {yi.max()}] instead."
+        )
+    return yi
