@@ -14,7 +14,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "perturbkit"
 
-PLUMBING = {"_types", "_rng", "_validation", "_extras", "_version", "exceptions"}
+PLUMBING = {"_types", "_rng", "_validation", "_extras", "_version", "_params", "exceptions"}
 # layer name -> the top-level parts of perturbkit it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     **{p: PLUMBING for p in PLUMBING},

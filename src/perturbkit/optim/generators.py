@@ -26,14 +26,13 @@ and dtype, into a flat buffer reused across steps. The catalogue:
 from __future__ import annotations
 
 import abc
-import functools
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from perturbkit._params import Params
 from perturbkit._rng import canonical
 from perturbkit._validation import Interval, OneOf, check_param
 from perturbkit.exceptions import ParameterError
@@ -58,12 +57,6 @@ _SQRT3 = math.sqrt(3.0)
 _NONNEG = Interval(0, None)
 
 
-@functools.cache
-def _init_param_names(cls: type) -> tuple[str, ...]:
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return tuple(p.name for p in sig.parameters.values() if p.name != "self")
-
-
 def _normal(buf: torch.Tensor, gen: torch.Generator) -> None:
     buf.normal_(generator=gen)
 
@@ -72,7 +65,7 @@ def _uniform_unit_variance(buf: torch.Tensor, gen: torch.Generator) -> None:
     buf.uniform_(-_SQRT3, _SQRT3, generator=gen)
 
 
-class GradientPerturbation(abc.ABC):
+class GradientPerturbation(Params, abc.ABC):
     """Base class of the δ_t generators.
 
     Subclasses set ``name``, ``strength`` (the name of the parameter that
@@ -92,35 +85,15 @@ class GradientPerturbation(abc.ABC):
     stateful: ClassVar[bool] = False
     _constraints: ClassVar[dict[str, Any]] = {}
 
-    # -- parameters (scikit-learn style) -------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return list(_init_param_names(cls))
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {k: getattr(self, k) for k in self._param_names()}
-
+    # -- parameters (scikit-learn style, see perturbkit._params) -------------------------
     def to_dict(self) -> dict[str, Any]:
         """``{"name", "class", "params"}``, JSON-ready (the seed is kept as given)."""
         params = {k: v for k, v in self.get_params().items() if k != "seed"}
         return {"name": self.name, "class": type(self).__name__, "params": canonical(params)}
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and canonical(self.get_params()) == canonical(
-            other.get_params()  # type: ignore[attr-defined]
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
     def _validate_params(self) -> None:
         owner = type(self).__name__
-        for k, c in self._constraints.items():
-            check_param(owner, k, getattr(self, k), c)
+        self._check_constraints()
         if "seed" in self._param_names():
             seed = self.seed  # type: ignore[attr-defined]
             if isinstance(seed, torch.Generator):

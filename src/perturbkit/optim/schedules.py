@@ -13,13 +13,11 @@ For a training-data perturbation ``t`` is the epoch.
 from __future__ import annotations
 
 import abc
-import functools
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from perturbkit._rng import canonical
+from perturbkit._params import Params
 from perturbkit._validation import Interval, OneOf, check_param
 from perturbkit.exceptions import ParameterError
 
@@ -41,13 +39,7 @@ _NONNEG = Interval(0, None)
 _STEPS = Interval(1, None, integer=True)
 
 
-@functools.cache
-def _init_param_names(cls: type) -> tuple[str, ...]:
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return tuple(p.name for p in sig.parameters.values() if p.name != "self")
-
-
-class Schedule(abc.ABC):
+class Schedule(Params, abc.ABC):
     """Base class: ``schedule(t) -> factor``; stateless unless it observes training."""
 
     _constraints: ClassVar[dict[str, Any]] = {}
@@ -73,28 +65,12 @@ class Schedule(abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in _init_param_names(type(self))}
-
     def _validate_params(self) -> None:
-        owner = type(self).__name__
-        for k, c in self._constraints.items():
-            check_param(owner, k, getattr(self, k), c)
+        self._check_constraints()
         self._check_params()
 
     def _check_params(self) -> None:
         """Cross-parameter checks of subclasses."""
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and canonical(self.get_params()) == canonical(
-            other.get_params()  # type: ignore[attr-defined]
-        )
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class ConstantSchedule(Schedule):

@@ -17,13 +17,13 @@ also missing at 0.2), and the params can be kept to replay a perturbation.
 from __future__ import annotations
 
 import abc
-import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from perturbkit._params import Params
 from perturbkit._rng import (
     as_generator,
     block_rng,
@@ -33,7 +33,7 @@ from perturbkit._rng import (
     stable_key,
 )
 from perturbkit._types import SeedLike
-from perturbkit._validation import check_magnitude, check_param
+from perturbkit._validation import check_magnitude
 from perturbkit.exceptions import ParameterError
 
 __all__ = ["FORMAT_VERSION", "Combine", "Compose", "Perturbation", "Reference"]
@@ -72,17 +72,7 @@ class Reference:
         return self._memo[key]
 
 
-@functools.cache
-def _init_param_names(cls: type) -> tuple[str, ...]:
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return tuple(
-        p.name
-        for p in sig.parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    )
-
-
-class Perturbation(abc.ABC):
+class Perturbation(Params, abc.ABC):
     """Base class of every perturbation.
 
     Subclasses set the class attributes and implement :meth:`sample` (draws,
@@ -110,21 +100,11 @@ class Perturbation(abc.ABC):
     so the engine may concatenate the draws of several blocks and apply them at once."""
     _constraints: ClassVar[dict[str, Any]] = {}
 
-    # -- parameters (scikit-learn style) -------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return list(_init_param_names(cls))
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {k: getattr(self, k) for k in self._param_names()}
-
+    # -- parameters (scikit-learn style, see perturbkit._params) -------------------------
     def _validate_params(self) -> None:
         if getattr(self, "_validated", False):
             return
-        owner = type(self).__name__
-        for k, c in self._constraints.items():
-            check_param(owner, k, getattr(self, k), c)
+        self._check_constraints()
         self._check_params()
         self._validated = True
 
@@ -155,17 +135,6 @@ class Perturbation(abc.ABC):
     def to_dict(self) -> dict[str, Any]:
         """``{"name", "version", "params"}``: JSON/YAML-ready, no seed inside."""
         return {"name": self.name, "version": self.version, "params": canonical(self.get_params())}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and canonical(self.get_params()) == canonical(
-            other.get_params()  # type: ignore[attr-defined]
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable (fit), like sklearn estimators
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X_ref: Any) -> Perturbation:
