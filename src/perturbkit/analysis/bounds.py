@@ -66,11 +66,20 @@ CONFIDENCE_METHODS: tuple[str, ...] = ("t", "bootstrap", "bernstein", "hoeffding
 TARGETS: tuple[str, ...] = ("population", "dataset")
 
 MEASURE = "robustness_curve"
-VERSION = 1
-"""Bumped when the same inputs and seed would give different numbers."""
+VERSION = 2
+"""Bumped when the same inputs and seed would give different numbers.
+
+2: quasi-Monte Carlo with ``target="population"`` spends all ``K`` draws of a
+point on one net (it was two half-size replicates, which only the dataset
+target needs)."""
 
 QMC_REPLICATES = 2
-"""Independent digital shifts of one scrambled Sobol' net per point (quasi-Monte Carlo)."""
+"""Independent digital shifts of one scrambled Sobol' net per point (quasi-Monte Carlo) with
+``target="dataset"``, where the spread between them is the only honest measure of a point's
+noise-draw error. Two is the fewest that measure it and the best: a scrambled net's variance
+falls faster than 1/K, so splitting the K draws of a point into R nets of K/R points costs
+more the larger R is (measured in ``benchmarks/bounds.py``). ``target="population"`` needs no
+replicates (the points are the replicates) and uses one net of K points."""
 _SOBOL_BITS = 30
 _SOBOL_MAX_DIM = 21201
 _ELEMENTS = 1 << 22
@@ -338,9 +347,10 @@ class _Sampler:
     The block size depends only on ``K`` and the number of features, so the
     draws of a row never depend on the compute chunk or the batch size.
     Replicates: ``mc`` → each draw; ``antithetic`` → each pair (z, −z);
-    ``qmc`` → each of ``QMC_REPLICATES`` digital shifts of one scrambled Sobol'
-    net of ``K / QMC_REPLICATES`` points, shared by all rows (each row has its
-    own independent shifts, so rows stay independent given the net).
+    ``qmc`` → each of ``qmc_replicates`` random digital shifts of one scrambled
+    Sobol' net of ``K / qmc_replicates`` points, shared by all rows (each row
+    has its own independent shifts, so rows stay independent given the net,
+    and each draw is exactly distributed as the noise).
     """
 
     kind: str
@@ -350,9 +360,19 @@ class _Sampler:
     root: int
     key: int
     base: np.ndarray | None = None
+    qmc_replicates: int = QMC_REPLICATES
 
     @classmethod
-    def build(cls, kind: str, noise: str, n_draws: int, n_features: int, root: int) -> _Sampler:
+    def build(
+        cls,
+        kind: str,
+        noise: str,
+        n_draws: int,
+        n_features: int,
+        root: int,
+        *,
+        qmc_replicates: int = QMC_REPLICATES,
+    ) -> _Sampler:
         key = stable_key(
             f"{MEASURE}@{VERSION}:"
             + canonical_json({"sampler": kind, "noise": noise, "n_draws": n_draws})
@@ -361,11 +381,11 @@ class _Sampler:
         if kind == "qmc":
             from scipy.stats import qmc
 
-            m = n_draws // QMC_REPLICATES
+            m = n_draws // qmc_replicates
             sob = _sobol(qmc, n_features, stream(root, key, 1))
             pts = sob.random_base2(max(0, math.ceil(math.log2(m))))[:m]
             base = np.ldexp(pts, _SOBOL_BITS).astype(np.uint64)
-        return cls(kind, noise, n_draws, n_features, root, key, base)
+        return cls(kind, noise, n_draws, n_features, root, key, base, qmc_replicates)
 
     @property
     def n_replicates(self) -> int:
@@ -373,7 +393,7 @@ class _Sampler:
             return self.n_draws
         if self.kind == "antithetic":
             return self.n_draws // 2
-        return QMC_REPLICATES
+        return self.qmc_replicates
 
     @property
     def block_rows(self) -> int:
@@ -392,7 +412,7 @@ class _Sampler:
             return np.concatenate([z, -z], axis=2).reshape(rows, K, d)
         assert self.base is not None
         shift = rng.integers(
-            0, 1 << _SOBOL_BITS, size=(rows, QMC_REPLICATES, 1, d), dtype=np.uint64
+            0, 1 << _SOBOL_BITS, size=(rows, self.qmc_replicates, 1, d), dtype=np.uint64
         )
         v = np.bitwise_xor(self.base[None, None], shift).astype(np.float64)
         v += 0.5  # cell centres: never exactly 0 or 1
@@ -686,9 +706,11 @@ def robustness_curve(
         method: ``"t"`` (default), ``"bootstrap"``, ``"bernstein"`` or
             ``"hoeffding"``; see :func:`mean_upper_bound`. The ``dataset``
             target supports ``"t"`` and ``"hoeffding"``.
-        sampler: ``"qmc"`` (scrambled Sobol' net through the inverse CDF, two
-            independent digital shifts per row), ``"mc"`` (plain Monte Carlo)
-            or ``"antithetic"`` (pairs δ, −δ).
+        sampler: ``"qmc"`` (scrambled Sobol' net through the inverse CDF, a
+            random digital shift per row: one net of ``K`` points for the
+            population target, two independent shifts of a ``K/2``-point net
+            for the dataset target), ``"mc"`` (plain Monte Carlo) or
+            ``"antithetic"`` (pairs δ, −δ).
         target: ``"population"``: bound the error on the distribution ``X``
             was sampled from (finite data and finite draws);
             ``"dataset"``: bound the expected error on this ``X`` (finite draws).
@@ -785,7 +807,10 @@ def robustness_curve(
         )
 
     root = root_entropy(seed)
-    smp = _Sampler.build(sampler, noise, n_draws, d, root)
+    # The population bound needs no replicates within a point (the i.i.d. points are its
+    # replicates), so QMC spends all K draws of a point on one net there.
+    qmc_reps = QMC_REPLICATES if target == "dataset" else 1
+    smp = _Sampler.build(sampler, noise, n_draws, d, root, qmc_replicates=qmc_reps)
     R = smp.n_replicates
     names = ["dev"]
     if Y is not None:
