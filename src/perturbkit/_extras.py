@@ -16,7 +16,10 @@ _EXTRA_OF = {
     "pyarrow": "parquet",
     "simplejpeg": "image",
     "PIL": "image",
+    "cv2": "image",
 }
+
+_PACKAGE_OF = {"cv2": "opencv-python-headless", "PIL": "pillow"}
 
 
 def require(module: str, *, feature: str) -> ModuleType:
@@ -28,6 +31,7 @@ def require(module: str, *, feature: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         extra = _EXTRA_OF.get(module, module.split(".")[0])
+        package = _PACKAGE_OF.get(module, module.split(".")[0])
         raise MissingExtraError(
-            f"{feature} needs {module.split('.')[0]}: pip install 'perturbkit[{extra}]'."
+            f"{feature} needs {package}: pip install 'perturbkit[{extra}]'."
         ) from exc

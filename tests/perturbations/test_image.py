@@ -144,10 +144,12 @@ def test_saturation_moves_one_way_and_hue_keeps_grey() -> None:
     np.testing.assert_allclose(down, np.repeat(X.max(axis=1, keepdims=True), 3, axis=1), atol=1e-6)
     grey = np.full((1, 3, 4, 4), 0.4)
     np.testing.assert_allclose(P.get("hue_shift")(grey, 5, 0), grey, atol=1e-6)
-    red = np.zeros((1, 3, 2, 2))
+    red = np.zeros((1, 3, 16, 16))  # enough pixels for OpenCV's vectorised path
     red[:, 0] = 1.0
     shifted = P.get("hue_shift", direction="positive")(red, 5, 0)  # 60°: red -> yellow
     np.testing.assert_allclose(shifted[0, :, 0, 0], [1.0, 1.0, 0.0], atol=1e-6)
+    back = P.get("hue_shift", direction="negative")(red, 5, 0)  # -60°: red -> magenta
+    np.testing.assert_allclose(back[0, :, 0, 0], [1.0, 0.0, 1.0], atol=1e-6)
 
 
 def test_color_temperature_warms_and_cools() -> None:
@@ -172,10 +174,52 @@ def test_jpeg_is_pillows_codec_image_by_image() -> None:
     assert P.get("jpeg_compression", layout="NHWC")(grey, 5, 0).shape == grey.shape
 
 
+def test_jpeg_of_large_images_is_pillows_codec_too() -> None:
+    """Large float32 NCHW images take OpenCV's per-image path: still Pillow's bits."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photo = load_sample_images().images[1][:300, :260]
+    X = np.ascontiguousarray(photo.transpose(2, 0, 1)[None]).astype(np.float32) / 255
+    out = P.get("jpeg_compression")(X, 3, 0)
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=15)
+    want = np.asarray(Image.open(io.BytesIO(buf.getvalue()))).astype(np.float32) / 255
+    np.testing.assert_array_equal(out[0], want.transpose(2, 0, 1))
+    np.testing.assert_array_equal(out, P.get("jpeg_compression", codec="pillow")(X, 3, 0))
+
+
+def test_motion_blur_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shifted copies (large images) and one correlation (small) give the same blur."""
+    X = np.random.default_rng(2).random((3, 3, 70, 66)).astype(np.float32)
+    p = P.get("motion_blur")
+    shifted = p(X, 4, 1)
+    monkeypatch.setattr(im, "_SHIFT_ADD_PIXELS", 10**9)
+    np.testing.assert_allclose(p(X, 4, 1), shifted, atol=2e-6)
+
+
+def test_rotation_is_bilinear_resampling_about_the_centre() -> None:
+    """Against scipy's map_coordinates (order 1, half-sample mirror), up to OpenCV's
+    1/32-pixel interpolation steps."""
+    from scipy.ndimage import map_coordinates
+
+    X = np.random.default_rng(6).random((1, 1, 40, 50)).astype(np.float32)
+    X[0, 0] = np.clip(X[0, 0].cumsum(0).cumsum(1) / 400, 0, 1)  # smooth, like a photo
+    out = P.get("rotation", direction="counterclockwise")(X, 3, 0)[0, 0]
+    th = np.deg2rad(9.0)
+    yy, xx = np.mgrid[0:40, 0:50].astype(np.float64)
+    cy, cx = 19.5, 24.5
+    sy = np.cos(th) * (yy - cy) + np.sin(th) * (xx - cx) + cy
+    sx = -np.sin(th) * (yy - cy) + np.cos(th) * (xx - cx) + cx
+    want = map_coordinates(X[0, 0].astype(np.float64), [sy, sx], order=1, mode="reflect")
+    assert np.abs(out - want).max() < 0.01
+    assert np.abs(out - want).mean() < 1e-3
+
+
 def test_gaussian_blur_is_scipys_filter_also_on_large_images() -> None:
     from scipy.ndimage import gaussian_filter
 
-    X = np.random.default_rng(5).random((3, 3, 150, 300))  # large: banded, tiled GEMMs
+    X = np.random.default_rng(5).random((3, 3, 150, 300))
     out = P.get("gaussian_blur")(X, 3, 0)
     want = gaussian_filter(X, sigma=(0, 0, 3, 3), mode="nearest", truncate=4.0)
     np.testing.assert_allclose(out, want, atol=2e-6)
