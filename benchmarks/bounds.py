@@ -14,12 +14,24 @@
 2. Sample efficiency. For the same model on n = 10 and n = 100 fixed points
    at ε = 0.1 (dataset target, t bound at 95%), the relative half-width
    ``(upper − estimate) / estimate`` of the deviation and of the MSE against
-   draws per point K (powers of two 4 … 4096, median over 5 seeds); the
-   model evaluations ``n · K`` each sampler needs to reach a 5% (and a 1%)
+   draws per point K (powers of two 4 … 4096, median over 20 seeds; 5 until
+   the measure version 2, which left the medians noisy); the model
+   evaluations ``n · K`` each sampler needs to reach a 5% (and a 1%)
    half-width, interpolated log-log between grid points. The dataset target
    is where the sampler matters: the population target adds the spread
    between points, which no sampler reduces. Target: QMC needs half of plain
    Monte Carlo's evaluations or fewer.
+
+   Two diagnostics come with it. *Honesty*: per sampler, the standard error
+   the half-width implies (half-width / t quantile) against the real spread
+   of the estimate over the seeds (RMS over seeds / standard deviation over
+   seeds, median over the K grid); 1 means the half-width measures the
+   error, neither more nor less. *One net*: what QMC would need if a row's K
+   draws formed one net of K points (as they do for the population target)
+   and its error could be known without replicates, from the spread over the
+   seeds times the same t quantile. That is not an attainable half-width (one
+   net per row has no honest variance estimate); it shows what the two
+   half-size replicates of the dataset target cost.
 
 3. Coverage (``--coverage REPS``): miss rates of the 90% bounds over REPS
    seeded repetitions where the truth is analytic (see :func:`coverage`).
@@ -38,6 +50,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, interleaved, run_metadata, write_json
@@ -129,35 +142,53 @@ def efficiency(quick: bool) -> dict:
     """Evaluations to reach a target relative half-width, per sampler, metric and data size."""
     model, _ = make_model()
     grid = [2**k for k in range(2, 9 if quick else 13)]
-    seeds = range(3 if quick else 5)
+    seeds = range(5 if quick else 20)
     samplers = ("mc", "qmc", "antithetic")
     metrics = ("deviation", "mse")
     out: dict = {"level": 0.1, "grid": grid, "seeds": len(seeds), "cases": []}
     for n in (10, 100):
         X = np.random.default_rng(3).uniform(0, 1, size=(n, 10))
         y = model.predict(X) + np.random.default_rng(4).normal(0, 0.5, size=n)
-        hw: dict = {(m, smp): [] for m in metrics for smp in samplers}
-        for sampler in samplers:
+        hw: dict = {(m, smp): [] for m in metrics for smp in (*samplers, "qmc_one_net")}
+        honesty: dict = {(m, smp): [] for m in metrics for smp in samplers}
+        q_qmc: dict = {}
+        for sampler in (*samplers, "qmc_one_net"):
             for K in grid:
                 vals: dict = {m: [] for m in metrics}
+                est: dict = {m: [] for m in metrics}
                 for s in seeds:
-                    t = robustness_curve(
+                    c = robustness_curve(
                         model,
                         X,
                         y,
                         levels=[0.1],
                         n_draws=K,
-                        sampler=sampler,
-                        target="dataset",
+                        sampler="qmc" if sampler == "qmc_one_net" else sampler,
+                        # The population target's QMC draws: one net of K points per row.
+                        target="population" if sampler == "qmc_one_net" else "dataset",
                         seed=s,
-                    ).table
+                    )
+                    t = c.table
+                    q = float(special.stdtrit(n * (c.meta["n_replicates"] - 1), 0.95))
+                    if sampler == "qmc":
+                        q_qmc[K] = q
                     for m in metrics:
-                        vals[m].append((t[m + "_upper"][0] - t[m][0]) / t[m][0])
+                        vals[m].append((t[m + "_upper"][0] - t[m][0]) / q)
+                        est[m].append(t[m][0])
                 for m in metrics:
-                    hw[(m, sampler)].append(float(np.median(vals[m])))
+                    e = np.asarray(est[m])
+                    sd = float(e.std(ddof=1))
+                    if sampler == "qmc_one_net":
+                        hw[(m, sampler)].append(q_qmc[K] * sd / float(e.mean()))
+                        continue
+                    se = np.asarray(vals[m])
+                    hw[(m, sampler)].append(float(np.median(se * q / e)))
+                    honesty[(m, sampler)].append(float(np.sqrt(np.mean(se**2))) / sd)
         for m in metrics:
             for target in (0.05, 0.01):
                 ev = {smp: _evals_needed(grid, hw[(m, smp)], n, target) for smp in samplers}
+                one = _evals_needed(grid, hw[(m, "qmc_one_net")], n, target)
+                hon = {smp: float(np.median(honesty[(m, smp)])) for smp in samplers}
                 case = {
                     "n_points": n,
                     "metric": m,
@@ -165,6 +196,13 @@ def efficiency(quick: bool) -> dict:
                     "evaluations": ev,
                     "ratio_to_mc": {smp: ev[smp] / ev["mc"] for smp in samplers},
                     "half_widths": {smp: hw[(m, smp)] for smp in samplers},
+                    "honesty": hon,
+                    "honesty_per_k": {smp: honesty[(m, smp)] for smp in samplers},
+                    "qmc_one_net": {
+                        "evaluations": one,
+                        "ratio_to_mc": one / ev["mc"],
+                        "half_widths": hw[(m, "qmc_one_net")],
+                    },
                 }
                 out["cases"].append(case)
                 r = case["ratio_to_mc"]
@@ -172,6 +210,9 @@ def efficiency(quick: bool) -> dict:
                     f"evaluations n={n:<4d} {m:<9} {target:.0%} half-width:  "
                     + "  ".join(f"{smp} {ev[smp]:>9.0f}" for smp in samplers)
                     + f"   qmc/mc {r['qmc']:.2f}  antithetic/mc {r['antithetic']:.2f}"
+                    + f"   (one net: {one / ev['mc']:.2f}; honesty "
+                    + " ".join(f"{smp} {hon[smp]:.2f}" for smp in samplers)
+                    + ")"
                 )
     for c in out["cases"]:
         if c["half_width"] == 0.05:

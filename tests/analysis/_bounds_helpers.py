@@ -112,3 +112,33 @@ class TinyNet:
         g = rng(4, *key)
         X = g.normal(size=(n, 3))
         return X, np.sin(X[:, 0]) + 0.3 * X[:, 1] + 0.2 * g.normal(size=n)
+
+
+class Ridge:
+    """A smooth nonlinear model f(x) = sin(w·x) whose perturbed moments are analytic.
+
+    Under Gaussian input noise δ ~ N(0, σ² I), with u = w·x and s² = σ²‖w‖²:
+    E sin(u + w·δ) = sin(u) e^{−s²/2} and E sin²(u + w·δ) = (1 − cos(2u) e^{−2s²}) / 2.
+    """
+
+    w = np.array([0.5, -1.0, 0.25, 0.75])
+
+    @classmethod
+    def f(cls, X: np.ndarray) -> np.ndarray:
+        return np.sin(X @ cls.w)
+
+    @classmethod
+    def data(cls, n: int, *key: int) -> tuple[np.ndarray, np.ndarray]:
+        g = rng(5, *key)
+        X = g.normal(size=(n, len(cls.w)))
+        return X, cls.f(X) + 0.3 * g.normal(size=n)
+
+    @classmethod
+    def dataset_truth(cls, X: np.ndarray, y: np.ndarray, sigma: float) -> tuple[float, float]:
+        """(deviation, MSE) on the fixed data set: per-point expectations over the noise."""
+        u = X @ cls.w
+        s2 = sigma**2 * float(cls.w @ cls.w)
+        m1 = np.sin(u) * math.exp(-s2 / 2)
+        m2 = (1 - np.cos(2 * u) * math.exp(-2 * s2)) / 2
+        dev = m2 - 2 * np.sin(u) * m1 + np.sin(u) ** 2
+        return float(dev.mean()), float((m2 - 2 * y * m1 + y**2).mean())

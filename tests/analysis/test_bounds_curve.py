@@ -110,6 +110,29 @@ def test_uniform_noise_is_bounded_and_zero_spread_features_get_none() -> None:
     assert np.all(np.abs(delta) <= np.sqrt(3) * 0.2 * X.std(axis=0) + 1e-12)
 
 
+@pytest.mark.parametrize(("target", "n_nets"), [("population", 1), ("dataset", 2)])
+def test_qmc_rows_get_whole_nets(target: str, n_nets: int) -> None:
+    """QMC gives each row one net of K points (population), or two of K/2 (dataset).
+
+    A scrambled Sobol' net of 2^m points puts exactly one point in each of
+    the 2^m equal cells of every coordinate; uniform noise shows the cells.
+    """
+    X, _ = Linear.data(40, 3)
+    seen = []
+
+    def spy(A: np.ndarray) -> np.ndarray:
+        seen.append(A.copy())
+        return A @ Linear.w
+
+    K, eps = 16, 0.2
+    c = robustness_curve(spy, X, levels=[eps], noise="uniform", n_draws=K, target=target, seed=1)
+    assert c.meta["n_replicates"] == n_nets
+    u = (seen[-1].reshape(40, K, 4) - X[:, None, :]) / (np.sqrt(3) * eps * X.std(axis=0))
+    cells = np.floor((u + 1) / 2 * (K // n_nets)).astype(int)  # (rows, K, d)
+    for net in cells.reshape(40, n_nets, K // n_nets, 4).transpose(0, 1, 3, 2):
+        assert (np.sort(net, axis=-1) == np.arange(K // n_nets)).all()
+
+
 def test_same_seed_same_bits_any_batch_size_and_block_crossing() -> None:
     g = rng(9)
     X = g.normal(size=(300, 200))  # 64 draws x 200 features: blocks of 81 rows
