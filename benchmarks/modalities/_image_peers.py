@@ -2,8 +2,11 @@
 
 Times imagecorruptions (the ImageNet-C code) and albumentations on the batch the
 main script wrote, one image at a time as they are used, and measures their mean
-absolute pixel change (fidelity). Never imported by perturbkit; the only input is
-the .npy batch and the JSON spec, the only output the JSON results.
+absolute pixel change (fidelity). imagecorruptions gets uint8 HWC (the only input
+it takes); albumentations gets both the same float32 pixels in [0, 1] that
+perturbkit gets (HWC, its layout) and the uint8 pixels (its fastest mode). Never
+imported by perturbkit; the only input is the .npy batch and the JSON spec, the
+only output the JSON results.
 
 Run by image.py:  PEER_PYTHON _image_peers.py SPEC.json OUT.json
 """
@@ -151,18 +154,21 @@ def main() -> None:
     except Exception as exc:
         out["errors"]["albumentations"] = f"{type(exc).__name__}: {exc}"
         ops = {}
-    for ours, op in ops.items():
-        try:
-            op.set_random_seed(0)
-            timing = _time(lambda op=op: [op(image=img)["image"] for img in X], reps)
-            res = np.stack([op(image=img)["image"] for img in Xf])
-            out["albumentations"][ours] = {
-                "name": type(op).__name__,
-                "time": timing,
-                "change": _change(res, Xf),
-            }
-        except Exception as exc:
-            out["errors"][f"albumentations.{ours}"] = f"{type(exc).__name__}: {exc}"
+    X32 = X.astype(np.float32) / np.float32(255.0)  # the pixels perturbkit gets, HWC
+    out["albumentations_float32"] = {}
+    for key, imgs, scale in (("albumentations", X, 1.0), ("albumentations_float32", X32, 255.0)):
+        for ours, op in ops.items():
+            try:
+                op.set_random_seed(0)
+                timing = _time(lambda op=op, imgs=imgs: [op(image=i)["image"] for i in imgs], reps)
+                res = np.stack([op(image=img)["image"] for img in imgs[: len(Xf)]])
+                out[key][ours] = {
+                    "name": type(op).__name__,
+                    "time": timing,
+                    "change": _change(np.asarray(res, np.float64) * scale, Xf),
+                }
+            except Exception as exc:
+                out["errors"][f"{key}.{ours}"] = f"{type(exc).__name__}: {exc}"
     with open(sys.argv[2], "w") as f:
         json.dump(out, f, indent=2)
 

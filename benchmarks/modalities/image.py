@@ -141,7 +141,10 @@ def kornia_ops(p: dict[str, float], size: int):
 
     def motion(x):
         angle = torch.empty(x.shape[0]).uniform_(-45, 45, generator=gen)
-        return K.filters.motion_blur(x, int(p["motion_len"]), angle, 1.0, border_type="replicate")
+        direction = torch.ones(x.shape[0])  # one-sided streak, as ImageNet-C's
+        return K.filters.motion_blur(
+            x, int(p["motion_len"]), angle, direction, border_type="replicate"
+        )
 
     def rotate(x):
         return K.geometry.transform.rotate(
@@ -271,11 +274,12 @@ def _same(ours: float, theirs: float) -> bool:
 def report(res: dict) -> dict:
     size, peers = res["size"], res.get("peers", {})
     ic = peers.get("imagecorruptions", {})
-    al = peers.get("albumentations", {})
+    al = peers.get("albumentations_float32", {})
+    al8 = peers.get("albumentations", {})
     print(f"\n== {size}×{size}, batch {res['batch']}: seconds per batch at severity 3 ==")
     print(f"floor (numpy pass over the batch): {res['floor']['median']:.4f} s")
-    hdr = f"{'perturbation':28s} {'ours':>8s} {'IQR':>7s} {'imgcorr':>8s} {'albument':>9s} "
-    print(hdr + f"{'kornia':>8s}  {'vs fastest same peer':>24s}  vs imgcorr")
+    hdr = f"{'perturbation':28s} {'ours':>8s} {'IQR':>7s} {'imgcorr':>8s} {'albu f32':>9s} "
+    print(hdr + f"{'kornia':>8s}  {'vs fastest same peer':>24s}  vs imgcorr  albu u8 (vs ours)")
     speedups_ic, summary = [], {}
     for label, o in res["ours"].items():
         name = o["base"]
@@ -296,6 +300,11 @@ def report(res: dict) -> dict:
         fastest = min(same) if same else None
         vs = f"{fastest[0] / t:6.2f}× ({fastest[1]})" if fastest else "no same peer"
         vic = ""
+        e8 = al8.get(name)
+        u8 = None
+        if e8 and "time" in e8 and _same(ours_change, e8["change"]):
+            u8 = e8["time"]["median"] / t
+        vu8 = f"{e8['time']['median']:8.3f} ({u8:4.2f}×)" if u8 else f"{'—':>8s}"
         if name in ic and "time" in ic[name]:
             sp = ic[name]["time"]["median"] / t
             if label == name:  # the defaults count in the geometric mean
@@ -304,11 +313,13 @@ def report(res: dict) -> dict:
         print(
             f"{label:28s} {t:8.4f} {o['time']['iqr']:7.4f} "
             + " ".join(cells)
-            + f"  {vs:>24s}  {vic}"
+            + f"  {vs:>24s}  {vic:>9s}  {vu8}"
         )
         summary[label] = {
             "ours_s": t,
             "vs_fastest_same_peer": None if not fastest else fastest[0] / t,
+            "fastest_same_peer": None if not fastest else fastest[1],
+            "vs_albumentations_uint8": u8,
         }
     gm = math.exp(sum(map(math.log, speedups_ic)) / len(speedups_ic)) if speedups_ic else None
     if gm:
@@ -355,12 +366,21 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+        if importlib.util.find_spec("cv2"):  # perturbkit's own OpenCV kernels
+            import cv2
+
+            cv2.setNumThreads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the peers' OpenCV and BLAS
         os.environ["OPENCV_FOR_THREADS_NUM"] = str(args.threads)
     results = {"meta": run_metadata(), "sizes": []}
     results["meta"]["threads_arg"] = args.threads
     results["meta"]["torch"] = torch.__version__
     results["meta"]["torch_threads"] = torch.get_num_threads()
+    if importlib.util.find_spec("cv2"):
+        import cv2
+
+        results["meta"]["opencv"] = cv2.__version__
+        results["meta"]["opencv_threads"] = cv2.getNumThreads()
     for size in (int(s) for s in args.sizes.split(",")):
         res = bench_size(size, args)
         res["summary"] = report(res)

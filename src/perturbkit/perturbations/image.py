@@ -211,6 +211,8 @@ class _TensorImagePerturbation(ImagePerturbation):
             return X.copy()
         torch = _torch()
         out = np.empty(X.shape, dtype=X.dtype)
+        # write straight into the output when it is float32 NCHW (no temporaries)
+        direct = X.dtype == np.float32 and self.layout == "NCHW"
         # a few images at a time: the chain of elementwise passes stays in cache, and
         # every image's result is the same whatever else is in the batch
         step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
@@ -218,15 +220,23 @@ class _TensorImagePerturbation(ImagePerturbation):
             for i in range(0, X.shape[0], step):
                 sl = slice(i, i + step)
                 x = self._to_torch(X[sl])
+                dst = torch.from_numpy(out[sl])
+                if direct:
+                    self._write(x, _rows(params, sl), s, dst)
+                    dst.clamp_(0.0, 1.0)
+                    continue
                 y = self._apply(x, _rows(params, sl), s)
                 if y.data_ptr() == x.data_ptr():
                     y = y.clone()
                 y = y.clamp_(0.0, 1.0)
-                dst = torch.from_numpy(out[sl])
                 if self.layout == "NHWC":
                     dst = dst.permute(0, 3, 1, 2)
                 dst.copy_(y)
         return out
+
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        """Write ``_apply``'s result into ``dst`` (float32 NCHW); override to save passes."""
+        dst.copy_(self._apply(x, params, severity))
 
     @abc.abstractmethod
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
@@ -251,6 +261,7 @@ class _CvImagePerturbation(ImagePerturbation):
     """
 
     interleaved: ClassVar[bool] = False
+    interleave_small: ClassVar[bool] = False  # interleave chunks of several small images
     in_range: ClassVar[bool] = False  # True: results cannot leave [0, 1], no clip pass
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
@@ -264,9 +275,10 @@ class _CvImagePerturbation(ImagePerturbation):
         h, w = (x.shape[2], x.shape[3]) if nchw else x.shape[1:3]
         channels = x.shape[1] if nchw else x.shape[3]
         plan = self._plan(params, s, h, w)
-        to_hwc = self.interleaved and nchw and channels == 3
-        hwc = to_hwc or not nchw
         step = max(1, _CHUNK_ELEMENTS // x[0].size)
+        interleave = self.interleaved or (self.interleave_small and step > 1)
+        to_hwc = interleave and nchw and channels == 3
+        hwc = to_hwc or not nchw
         for i in range(0, x.shape[0], step):
             sl = slice(i, min(i + step, x.shape[0]))
             if not to_hwc:
@@ -409,6 +421,10 @@ class ImageGaussianNoise(_PixelNoise):
         sigma = _interp(severity, 0.0, self.TABLE)
         return x + sigma * self._params(params)
 
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        sigma = _interp(severity, 0.0, self.TABLE)
+        _torch().add(x, self._params(params), alpha=sigma, out=dst)
+
 
 @register
 class ShotNoise(_PixelNoise):
@@ -433,6 +449,13 @@ class ShotNoise(_PixelNoise):
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
         scale = _interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])
         return x + scale * x.sqrt() * self._params(params)
+
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        torch = _torch()
+        scale = _interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])
+        torch.sqrt(x, out=dst)
+        dst.mul_(self._params(params))
+        torch.add(x, dst, alpha=scale, out=dst)
 
 
 @register
@@ -466,6 +489,13 @@ class ImpulseNoise(_PixelNoise):
         salt = (u >= 0.5).to(x.dtype)
         return torch.where(hit, salt, x)
 
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        torch = _torch()
+        amount = _interp(severity, 0.0, self.TABLE)
+        u = self._params(params)
+        hit = (u * 2.0).frac_() < amount
+        torch.where(hit, (u >= 0.5).to(x.dtype), x, out=dst)
+
 
 # -- blur -------------------------------------------------------------------------------
 @register
@@ -484,6 +514,7 @@ class GaussianBlur(_CvImagePerturbation):
 
     name = "gaussian_blur"
     version = 1
+    interleave_small = True  # one call per small image instead of one per plane
     TABLE: ClassVar[tuple[float, ...]] = (1.0, 2.0, 3.0, 4.0, 6.0)
 
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
@@ -538,6 +569,7 @@ class DefocusBlur(_CvImagePerturbation):
 
     name = "defocus_blur"
     version = 1
+    interleave_small = True  # one call per small image instead of one per plane
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
         (3, 0.1),
         (4, 0.5),
@@ -604,6 +636,7 @@ class MotionBlur(_CvImagePerturbation):
 
     name = "motion_blur"
     version = 1
+    interleave_small = True  # one call per small image instead of one per plane
     stochastic = True
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
         (10, 3),
@@ -703,6 +736,13 @@ class Contrast(_TensorImagePerturbation):
         c = _interp(severity, 1.0, self.TABLE)
         mu = torch.from_numpy(params)[:, :, None, None]
         return (x - mu) * c + mu
+
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        torch = _torch()
+        c = _interp(severity, 1.0, self.TABLE)
+        mu = torch.from_numpy(params)[:, :, None, None]
+        torch.sub(x, mu, out=dst)
+        dst.mul_(c).add_(mu)
 
 
 @register
