@@ -189,6 +189,23 @@ def test_jpeg_of_large_images_is_pillows_codec_too() -> None:
     np.testing.assert_array_equal(out, P.get("jpeg_compression", codec="pillow")(X, 3, 0))
 
 
+def test_jpeg_decoders_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """simplejpeg's decoder (used when installed) and OpenCV's decode to the same pixels."""
+    pytest.importorskip("simplejpeg")
+    rng = np.random.default_rng(9)
+    batches = [rng.random((3, 3, 24, 20)), rng.random((2, 3, 130, 140)), rng.random((2, 1, 30, 20))]
+    batches = [b.astype(np.float32) for b in batches]
+    p = P.get("jpeg_compression")
+    fast = [p(b, 4, 0) for b in batches]
+    monkeypatch.setattr(
+        im,
+        "_jpeg_decoder",
+        lambda cv2: lambda buf, shape: cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(shape),
+    )
+    for b, f in zip(batches, fast, strict=True):
+        np.testing.assert_array_equal(p(b, 4, 0), f)
+
+
 def test_motion_blur_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shifted copies (large images) and one correlation (small) give the same blur."""
     X = np.random.default_rng(2).random((3, 3, 70, 66)).astype(np.float32)

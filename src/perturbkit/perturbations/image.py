@@ -950,6 +950,25 @@ def _jpeg_simplejpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return simplejpeg.decode_jpeg(data, colorspace="RGB")
 
 
+def _jpeg_decoder(cv2: Any) -> Any:
+    """``decode(buf, shape)`` → 8-bit BGR (or grey) pixels of that shape.
+
+    simplejpeg's decoder when it is installed (libjpeg-turbo with the same
+    settings as OpenCV's and Pillow's: the same bits, tested; ~25% faster on
+    small images), else OpenCV's.
+    """
+    try:
+        import simplejpeg
+    except ImportError:  # pragma: no cover - simplejpeg is in the image extra
+        return lambda buf, shape: cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(shape)
+
+    def decode(buf: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        space = "BGR" if shape[-1] == 3 else "GRAY"
+        return simplejpeg.decode_jpeg(buf.data, colorspace=space).reshape(shape)
+
+    return decode
+
+
 def _jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     import io
 
@@ -1042,6 +1061,7 @@ class JpegCompression(ImagePerturbation):
     def _opencv(self, X: np.ndarray, quality: int) -> np.ndarray:
         """OpenCV's codec, chunk by chunk in cache: 8-bit BGR HWC in, decoded, back."""
         cv2 = _cv2()
+        decode = _jpeg_decoder(cv2)
         nchw = self.layout == "NCHW"
         colour = (X.shape[1] if nchw else X.shape[3]) == 3
         flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
@@ -1055,7 +1075,7 @@ class JpegCompression(ImagePerturbation):
                 ok, buf = cv2.imencode(".jpg", bgr, flags)
                 if not ok:  # pragma: no cover - libjpeg refuses nothing 8-bit
                     raise DataError(f"{type(self).__name__}: OpenCV could not encode image {i}.")
-                for plane, dst in zip(cv2.split(cv2.imdecode(buf, cv2.IMREAD_COLOR)), out[i, ::-1]):
+                for plane, dst in zip(cv2.split(decode(buf, bgr.shape)), out[i, ::-1]):
                     np.divide(plane, 255.0, out=dst, dtype=np.float32)
             return out
         for i in range(0, X.shape[0], step):
@@ -1071,7 +1091,7 @@ class JpegCompression(ImagePerturbation):
                     raise DataError(
                         f"{type(self).__name__}: OpenCV could not encode image {i + j}."
                     )
-                dec[j] = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(img.shape)
+                dec[j] = decode(buf, img.shape)
             if colour:
                 dec = dec[..., ::-1]
             np.divide(dec.transpose(0, 3, 1, 2) if nchw else dec, 255.0, out=out[sl], dtype=X.dtype)
