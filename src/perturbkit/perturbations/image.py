@@ -1114,7 +1114,8 @@ class Pixelate(_CvImagePerturbation):
 
     name = "pixelate"
     version = 2  # 2: OpenCV resampling (1/32-pixel bilinear steps)
-    interleaved = True
+    interleave_small = True
+    in_range = True  # the small image is clipped; upscaling only copies its pixels
     TABLE: ClassVar[tuple[float, ...]] = (0.6, 0.5, 0.4, 0.3, 0.25)
 
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
@@ -1124,10 +1125,14 @@ class Pixelate(_CvImagePerturbation):
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
-        # OpenCV's area resampling is Pillow's BOX; NEAREST_EXACT picks pixel centres
-        for a, b in zip(srcs, dsts, strict=True):
-            small = cv2.resize(a, plan, interpolation=cv2.INTER_AREA)
-            cv2.resize(small, b.shape[1::-1], dst=b, interpolation=cv2.INTER_NEAREST_EXACT)
+        # OpenCV's area resampling is Pillow's BOX; NEAREST_EXACT picks pixel centres.
+        # Planes are merged for the (area) downscale, the small result split again.
+        a = cv2.merge(srcs) if len(srcs) > 1 else srcs[0]
+        small = cv2.resize(a, plan, interpolation=cv2.INTER_AREA)
+        np.clip(small, 0.0, 1.0, out=small)
+        smalls = cv2.split(small) if len(dsts) > 1 else [small]
+        for sm, b in zip(smalls, dsts, strict=True):
+            cv2.resize(sm, b.shape[1::-1], dst=b, interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 # -- geometry ---------------------------------------------------------------------------
