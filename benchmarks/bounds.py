@@ -19,8 +19,14 @@
    evaluations ``n · K`` each sampler needs to reach a 5% (and a 1%)
    half-width, interpolated log-log between grid points. The dataset target
    is where the sampler matters: the population target adds the spread
-   between points, which no sampler reduces. Target: QMC needs half of plain
-   Monte Carlo's evaluations or fewer.
+   between points, which no sampler reduces. Target: QMC (and the orthogonal
+   sampler) need half of plain Monte Carlo's evaluations or fewer. The
+   orthogonal sampler's paired blocks hold 2d = 20 draws, so its grid is
+   K = 4 … 32 (two replicates of K/2 draws in unpaired blocks of up to d
+   directions) and then whole paired blocks, K = 40, 80, …, 5120 (one
+   replicate per block); the power-of-two grid is reported for it too
+   (``orthogonal_pow2``: two replicates of K/2 draws, each ending in
+   unpaired blocks).
 
    Two diagnostics come with it. *Honesty*: per sampler, the standard error
    the half-width implies (half-width / t quantile) against the real spread
@@ -112,6 +118,7 @@ def overhead(quick: bool) -> dict:
         "qmc": curve("qmc"),
         "mc": curve("mc"),
         "antithetic": curve("antithetic"),
+        "orthogonal": curve("orthogonal"),
         # Everything a curve adds, with a model that costs nothing: the overhead alone.
         "overhead_only": lambda: robustness_curve(
             noop, X, y, levels=LEVELS, n_draws=N_DRAWS, seed=0, batch_size=BATCH
@@ -120,7 +127,7 @@ def overhead(quick: bool) -> dict:
     t = interleaved(fns, repeats=2 if quick else 5, warmup=1)
     out = {"n_points": n, "n_draws": N_DRAWS, "levels": LEVELS, "timings": t, "ratios": {}}
     out["ratios_of_min"] = {}
-    for k in ("qmc", "mc", "antithetic"):
+    for k in ("qmc", "mc", "antithetic", "orthogonal"):
         r = t[k]["median"] / t["bare"]["median"]
         out["ratios"][k] = r
         out["ratios_of_min"][k] = t[k]["min"] / t["bare"]["min"]
@@ -142,18 +149,30 @@ def efficiency(quick: bool) -> dict:
     """Evaluations to reach a target relative half-width, per sampler, metric and data size."""
     model, _ = make_model()
     grid = [2**k for k in range(2, 9 if quick else 13)]
+    d = 10
+    # Orthogonal blocks hold d draws: its grid is whole blocks (K = 2d, 4d, …, one replicate
+    # per block), after K = 4, 8 and d (two replicates of K/2 draws: partial blocks).
+    grid_orth = [4, 8, d] + [d * 2**k for k in range(1, 8 if quick else 12) if d * 2**k <= 6000]
+    grids = {"orthogonal": grid_orth}
     seeds = range(5 if quick else 20)
-    samplers = ("mc", "qmc", "antithetic")
+    samplers = ("mc", "qmc", "antithetic", "orthogonal")
+    extra = ("qmc_one_net", "orthogonal_pow2")
     metrics = ("deviation", "mse")
-    out: dict = {"level": 0.1, "grid": grid, "seeds": len(seeds), "cases": []}
+    out: dict = {
+        "level": 0.1,
+        "grid": grid,
+        "grid_orthogonal": grid_orth,
+        "seeds": len(seeds),
+        "cases": [],
+    }
     for n in (10, 100):
-        X = np.random.default_rng(3).uniform(0, 1, size=(n, 10))
+        X = np.random.default_rng(3).uniform(0, 1, size=(n, d))
         y = model.predict(X) + np.random.default_rng(4).normal(0, 0.5, size=n)
-        hw: dict = {(m, smp): [] for m in metrics for smp in (*samplers, "qmc_one_net")}
-        honesty: dict = {(m, smp): [] for m in metrics for smp in samplers}
+        hw: dict = {(m, smp): [] for m in metrics for smp in (*samplers, *extra)}
+        honesty: dict = {(m, smp): [] for m in metrics for smp in (*samplers, *extra)}
         q_qmc: dict = {}
-        for sampler in (*samplers, "qmc_one_net"):
-            for K in grid:
+        for sampler in (*samplers, *extra):
+            for K in grids.get(sampler, grid):
                 vals: dict = {m: [] for m in metrics}
                 est: dict = {m: [] for m in metrics}
                 for s in seeds:
@@ -163,7 +182,7 @@ def efficiency(quick: bool) -> dict:
                         y,
                         levels=[0.1],
                         n_draws=K,
-                        sampler="qmc" if sampler == "qmc_one_net" else sampler,
+                        sampler=sampler.removesuffix("_one_net").removesuffix("_pow2"),
                         # The population target's QMC draws: one net of K points per row.
                         target="population" if sampler == "qmc_one_net" else "dataset",
                         seed=s,
@@ -186,8 +205,12 @@ def efficiency(quick: bool) -> dict:
                     honesty[(m, sampler)].append(float(np.sqrt(np.mean(se**2))) / sd)
         for m in metrics:
             for target in (0.05, 0.01):
-                ev = {smp: _evals_needed(grid, hw[(m, smp)], n, target) for smp in samplers}
+                ev = {
+                    smp: _evals_needed(grids.get(smp, grid), hw[(m, smp)], n, target)
+                    for smp in samplers
+                }
                 one = _evals_needed(grid, hw[(m, "qmc_one_net")], n, target)
+                pow2 = _evals_needed(grid, hw[(m, "orthogonal_pow2")], n, target)
                 hon = {smp: float(np.median(honesty[(m, smp)])) for smp in samplers}
                 case = {
                     "n_points": n,
@@ -203,6 +226,12 @@ def efficiency(quick: bool) -> dict:
                         "ratio_to_mc": one / ev["mc"],
                         "half_widths": hw[(m, "qmc_one_net")],
                     },
+                    "orthogonal_pow2": {
+                        "evaluations": pow2,
+                        "ratio_to_mc": pow2 / ev["mc"],
+                        "half_widths": hw[(m, "orthogonal_pow2")],
+                        "honesty": float(np.median(honesty[(m, "orthogonal_pow2")])),
+                    },
                 }
                 out["cases"].append(case)
                 r = case["ratio_to_mc"]
@@ -210,16 +239,19 @@ def efficiency(quick: bool) -> dict:
                     f"evaluations n={n:<4d} {m:<9} {target:.0%} half-width:  "
                     + "  ".join(f"{smp} {ev[smp]:>9.0f}" for smp in samplers)
                     + f"   qmc/mc {r['qmc']:.2f}  antithetic/mc {r['antithetic']:.2f}"
-                    + f"   (one net: {one / ev['mc']:.2f}; honesty "
+                    + f"  orthogonal/mc {r['orthogonal']:.2f}"
+                    + f"   (one net: {one / ev['mc']:.2f}; orthogonal on the power-of-two grid: "
+                    + f"{pow2 / ev['mc']:.2f}; honesty "
                     + " ".join(f"{smp} {hon[smp]:.2f}" for smp in samplers)
                     + ")"
                 )
     for c in out["cases"]:
         if c["half_width"] == 0.05:
-            print(
-                f"ratio {c['ratio_to_mc']['qmc']:.2f}  qmc / mc evaluations, {c['metric']}, "
-                f"n={c['n_points']}, 5% half-width (target <= 0.5)"
-            )
+            for smp in ("qmc", "orthogonal"):
+                print(
+                    f"ratio {c['ratio_to_mc'][smp]:.2f}  {smp} / mc evaluations, {c['metric']}, "
+                    f"n={c['n_points']}, 5% half-width (target <= 0.5)"
+                )
     return out
 
 
@@ -269,10 +301,13 @@ def coverage(reps: int) -> dict:
         ("population", "t", "mc", 8),
         ("population", "t", "qmc", 16),
         ("population", "t", "antithetic", 8),
+        ("population", "t", "orthogonal", 6),
         ("population", "bootstrap", "mc", 8),
         ("dataset", "t", "mc", 8),
         ("dataset", "t", "qmc", 16),
         ("dataset", "t", "antithetic", 8),
+        ("dataset", "t", "orthogonal", 8),
+        ("dataset", "t", "orthogonal", 10),
     ]
     X0, y0 = data(10**6)
     ds_truth = float(np.mean((f(X0) - y0) ** 2)) + dev

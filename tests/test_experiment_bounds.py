@@ -244,7 +244,7 @@ def _error(folder: Path, text: str) -> str:
         (
             "sampler: antithetic",
             "sampler: sobol",
-            ["bounds.sampler: must be 'qmc', 'mc' or 'antithetic'", "Got 'sobol' instead."],
+            ["bounds.sampler: must be 'qmc', 'mc', 'antithetic' or 'orthogonal'", "Got 'sobol'"],
         ),
         ("n_draws: 16", "n_draws: 15", ["bounds.n_draws: must be even with sampler 'antithetic'"]),
         ("n_draws: 16", "n_draws: 0", ["bounds.n_draws: must be greater than or equal to 1"]),
@@ -259,6 +259,16 @@ def _error(folder: Path, text: str) -> str:
             ["bounds.value_range: must be greater than 0"],
         ),
         ("sampler: antithetic", "sampler: mc\n  noise: gauss", ["bounds.noise: must be"]),
+        (
+            "sampler: antithetic",
+            "sampler: orthogonal\n  noise: uniform",
+            ["bounds.sampler: must be 'qmc', 'mc' or 'antithetic' with noise 'uniform'"],
+        ),
+        (
+            "n_draws: 16\n  confidence: 0.9\n  sampler: antithetic",
+            "n_draws: 15\n  confidence: 0.9\n  sampler: orthogonal\n  target: dataset",
+            ["bounds.n_draws: must give at least 2 independent replicates", "orthogonal: even"],
+        ),
         (
             "sampler: antithetic",
             "sampler: mc\n  certify: {sigma: [0.1], n0: 200, n: 100}",

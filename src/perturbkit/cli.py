@@ -902,7 +902,7 @@ def bound(
         typer.Option("--method", help="Confidence method: t, bootstrap, bernstein or hoeffding."),
     ] = "t",
     sampler: Annotated[
-        str, typer.Option("--sampler", help="Noise sampler: qmc, mc or antithetic.")
+        str, typer.Option("--sampler", help="Noise sampler: qmc, mc, antithetic or orthogonal.")
     ] = "qmc",
     scope: Annotated[
         str,

@@ -262,7 +262,7 @@ class BoundsSpec(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1, allow_inf_nan=False)
     n_draws: int = Field(default=64, ge=1)
     method: Literal["t", "bootstrap", "bernstein", "hoeffding"] = "t"
-    sampler: Literal["qmc", "mc", "antithetic"] = "qmc"
+    sampler: Literal["qmc", "mc", "antithetic", "orthogonal"] = "qmc"
     target: Literal["population", "dataset"] = "population"
     value_range: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     simultaneous: bool = False
@@ -704,18 +704,29 @@ def _check_bounds(b: BoundsSpec, fail: Any) -> None:
             f"must be even with sampler {b.sampler!r} (draws come in pairs or two "
             f"replicates). Got {b.n_draws} instead.",
         )
+    if b.sampler == "orthogonal" and b.noise != "gaussian":
+        raise fail(
+            (*loc, "sampler"),
+            f"must be 'qmc', 'mc' or 'antithetic' with noise {b.noise!r}; 'orthogonal' works "
+            "only with noise 'gaussian'. Got 'orthogonal' instead.",
+        )
     if b.target == "dataset":
         if b.method not in ("t", "hoeffding"):
             raise fail(
                 (*loc, "method"),
                 f"must be 't' or 'hoeffding' with target 'dataset'. Got {b.method!r} instead.",
             )
-        reps = {"mc": b.n_draws, "antithetic": b.n_draws // 2, "qmc": 2}[b.sampler]
+        reps = {
+            "mc": b.n_draws,
+            "antithetic": b.n_draws // 2,
+            "qmc": 2,
+            "orthogonal": 2 - b.n_draws % 2,
+        }[b.sampler]
         if b.method == "t" and reps < 2:
             raise fail(
                 (*loc, "n_draws"),
                 "must give at least 2 independent replicates per row with target 'dataset' "
-                f"(mc: >= 2, antithetic: >= 4). Got {b.n_draws} instead.",
+                f"(mc: >= 2, antithetic: >= 4, orthogonal: even). Got {b.n_draws} instead.",
             )
     c = b.certify
     if c is not None:

@@ -54,6 +54,19 @@ def _call(**kw):
             r"at least 2 independent replicates",
         ),
         (
+            {"sampler": "orthogonal", "noise": "uniform"},
+            ParameterError,
+            r"^The 'sampler' parameter of robustness_curve must be 'qmc', 'mc' or 'antithetic' "
+            r"for noise='uniform'; 'orthogonal' works only with noise='gaussian'\. "
+            r"Got 'orthogonal' instead\.$",
+        ),
+        (
+            {"n_draws": 7, "sampler": "orthogonal", "target": "dataset"},
+            ParameterError,
+            r"'n_draws' parameter .* must be even with sampler='orthogonal' and "
+            r"target='dataset'",
+        ),
+        (
             {"target": "dataset", "method": "bootstrap"},
             ParameterError,
             r"'method' parameter of robustness_curve must be 't' or 'hoeffding' when "

@@ -21,7 +21,10 @@ ALPHA = 0.1
 SIGMA = 0.5
 
 
-@pytest.mark.parametrize(("sampler", "n_draws"), [("mc", 8), ("qmc", 16), ("antithetic", 8)])
+@pytest.mark.parametrize(
+    ("sampler", "n_draws"),
+    [("mc", 8), ("qmc", 16), ("antithetic", 8), ("orthogonal", 6), ("orthogonal", 16)],
+)
 def test_population_t_bound_covers_the_analytic_truth(sampler: str, n_draws: int) -> None:
     reps = 600
     truth, dev = Linear.population_mse(SIGMA), Linear.deviation(SIGMA)
@@ -101,7 +104,17 @@ def test_distribution_free_bounds_cover_with_a_stated_range(method: str) -> None
     assert miss <= miss_limits(reps, ALPHA, asymptotic=False)[1]
 
 
-@pytest.mark.parametrize(("sampler", "n_draws"), [("mc", 8), ("qmc", 16), ("antithetic", 8)])
+@pytest.mark.parametrize(
+    ("sampler", "n_draws"),
+    [
+        ("mc", 8),
+        ("qmc", 16),
+        ("antithetic", 8),
+        ("orthogonal", 8),  # two replicates, one unpaired block of d = 4 each
+        ("orthogonal", 10),  # two replicates of 5 draws: a block of 4 and one of 1
+        ("orthogonal", 16),  # two replicates, one paired block of 2d each
+    ],
+)
 def test_dataset_bound_covers_the_per_point_analytic_truth(sampler: str, n_draws: int) -> None:
     reps = 600
     X, y = Linear.data(200, 99_999)
@@ -130,7 +143,8 @@ def test_dataset_bound_covers_the_per_point_analytic_truth(sampler: str, n_draws
     assert lo <= miss[0] <= hi, (miss, lo, hi)
     assert lo <= miss[1] <= hi, (miss, lo, hi)
     assert miss[2] <= hi
-    # Hoeffding over the replicates, with a range that holds for these draws.
+    # Hoeffding over the replicates, with a range that holds for these draws (uniform noise;
+    # Gaussian for the orthogonal sampler, beyond 8σ with probability below 1e-14 per entry).
     B = float(np.max((np.abs(Linear.f(X) - y) + 8 * SIGMA * np.abs(Linear.w).sum()) ** 2))
     for rep in range(100):
         t = robustness_curve(
@@ -138,7 +152,7 @@ def test_dataset_bound_covers_the_per_point_analytic_truth(sampler: str, n_draws
             X,
             y,
             levels=[SIGMA],
-            noise="uniform",
+            noise="gaussian" if sampler == "orthogonal" else "uniform",
             relative=False,
             sampler=sampler,
             n_draws=n_draws,
@@ -209,7 +223,9 @@ def _net_truth_dataset(net: TinyNet, X: np.ndarray, y: np.ndarray, n_draws: int)
     return total / X.shape[0]
 
 
-@pytest.mark.parametrize(("sampler", "n_draws"), [("mc", 8), ("qmc", 16), ("antithetic", 8)])
+@pytest.mark.parametrize(
+    ("sampler", "n_draws"), [("mc", 8), ("qmc", 16), ("antithetic", 8), ("orthogonal", 12)]
+)
 def test_network_dataset_bound_covers_a_100x_draws_truth(sampler: str, n_draws: int) -> None:
     net = TinyNet()
     X, y = net.data(150, 0)

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 NOISES: tuple[str, ...] = ("gaussian", "uniform", "laplace")
-SAMPLERS: tuple[str, ...] = ("qmc", "mc", "antithetic")
+SAMPLERS: tuple[str, ...] = ("qmc", "mc", "antithetic", "orthogonal")
 CONFIDENCE_METHODS: tuple[str, ...] = ("t", "bootstrap", "bernstein", "hoeffding")
 TARGETS: tuple[str, ...] = ("population", "dataset")
 
@@ -80,6 +80,9 @@ noise-draw error. Two is the fewest that measure it and the best: a scrambled ne
 falls faster than 1/K, so splitting the K draws of a point into R nets of K/R points costs
 more the larger R is (measured in ``benchmarks/bounds.py``). ``target="population"`` needs no
 replicates (the points are the replicates) and uses one net of K points."""
+ORTHOGONAL_NOISES: tuple[str, ...] = ("gaussian",)
+"""Noise shapes of the orthogonal sampler: it writes a draw as radius × direction, which keeps
+each draw exactly distributed as the noise only for the rotation-invariant Gaussian."""
 _SOBOL_BITS = 30
 _SOBOL_MAX_DIM = 21201
 _ELEMENTS = 1 << 22
@@ -340,6 +343,82 @@ def _sobol(qmc: Any, d: int, rng: np.random.Generator) -> Any:
     return qmc.Sobol(d, scramble=True, bits=_SOBOL_BITS, **{key: rng})
 
 
+def orthogonal_replicates(n_draws: int, n_features: int, target: str) -> int:
+    """Independent replicates per row of the orthogonal sampler.
+
+    ``target="population"`` needs none: 1. ``target="dataset"``: one per paired
+    block (``2d`` draws) when ``K`` is a multiple of ``2d`` and at least ``4d``;
+    else two halves of ``K/2`` draws (``K`` even); else 1 (odd ``K``: only
+    Hoeffding can use it).
+    """
+    K, d = n_draws, n_features
+    if target == "population":
+        return 1
+    if K % (2 * d) == 0 and K >= 4 * d:
+        return K // (2 * d)
+    return 2 if K % 2 == 0 else 1
+
+
+def _orthogonal_frame(
+    rng: np.random.Generator, shape: tuple[int, ...], m: int, d: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Directions ``(*shape, d, m)`` and radius quantiles ``(*shape, m)`` of orthogonal draws.
+
+    The directions are the first ``m <= d`` columns of a Haar-random orthogonal
+    matrix (QR of a Gaussian matrix, the signs fixed by R's diagonal), so each is
+    uniform on the sphere. The quantiles ``p_k = (π(k) + U_k) / m`` (a random
+    permutation ``π``, uniform ``U_k``) are each exactly uniform on (0, 1) and
+    stratified over the block.
+    """
+    G = rng.standard_normal((*shape, d, m))
+    Q, R = np.linalg.qr(G)
+    Q *= np.where(np.diagonal(R, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
+    p = np.argsort(rng.random((*shape, m)), axis=-1).astype(np.float64)
+    p += rng.random((*shape, m))
+    p /= m
+    return Q, p
+
+
+def _chi_radius(p: np.ndarray, d: int) -> np.ndarray:
+    """The radius ``r`` with ``r² = F⁻¹_{χ²_d}(p)``: the norm of a standard d-dim Gaussian."""
+    return np.sqrt(2.0 * special.gammaincinv(0.5 * d, p))
+
+
+def _orthogonal_draws(
+    rng: np.random.Generator, shape: tuple[int, ...], M: int, d: int
+) -> np.ndarray:
+    """``M`` standard Gaussian draws ``(*shape, M, d)``: orthogonal directions, stratified radii.
+
+    A draw is ``z = r u`` with ``u`` uniform on the sphere and ``r²`` exactly χ²_d,
+    independent of ``u``: exactly N(0, I). The draws come in
+
+    - paired blocks of ``2d``: ``d`` orthogonal directions ``u_k``, each used twice, as
+      ``r_k u_k`` and ``−r'_k u_k`` with reflected radius quantiles
+      (``r_k² = F⁻¹(p_k)``, ``r'_k² = F⁻¹(1 − p_k)``). The pair cancels most of the
+      odd part of a loss (the linear term ``2 (f(x) − y) ∇f·δ`` of the squared
+      error), and ``Σ_k (r_k² + r'_k²) (g·u_k)²`` is nearly ``2d ‖g‖²`` since
+      ``Σ_k (g·u_k)² = ‖g‖²`` and ``r_k² + r'_k²`` is nearly constant: the quadratic
+      term ``(∇f·δ)²`` of the deviation averages to nearly its mean;
+    - then, for the ``M mod 2d`` draws left, unpaired blocks of up to ``d``
+      orthogonal directions with stratified radii (``Σ_k r_k²`` close to ``m·d``).
+    """
+    pairs, rest = divmod(M, 2 * d)
+    parts = []
+    if pairs:
+        Q, p = _orthogonal_frame(rng, (*shape, pairs), d, d)
+        plus = Q * _chi_radius(p, d)[..., None, :]
+        Q *= -_chi_radius(1.0 - p, d)[..., None, :]
+        Z = np.concatenate([np.swapaxes(plus, -1, -2), np.swapaxes(Q, -1, -2)], axis=-2)
+        parts.append(Z.reshape(*shape, pairs * 2 * d, d))
+    while rest:
+        m = min(rest, d)
+        Q, p = _orthogonal_frame(rng, shape, m, d)
+        Q *= _chi_radius(p, d)[..., None, :]
+        parts.append(np.swapaxes(Q, -1, -2))
+        rest -= m
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-2)
+
+
 @dataclass(frozen=True)
 class _Sampler:
     """Draws ``K`` standard noise vectors per row, in logical blocks of rows.
@@ -350,7 +429,11 @@ class _Sampler:
     ``qmc`` → each of ``qmc_replicates`` random digital shifts of one scrambled
     Sobol' net of ``K / qmc_replicates`` points, shared by all rows (each row
     has its own independent shifts, so rows stay independent given the net,
-    and each draw is exactly distributed as the noise).
+    and each draw is exactly distributed as the noise); ``orthogonal`` → each
+    of ``orthogonal_replicates`` groups of ``K / R`` draws, a group made of
+    independent paired blocks of ``2d`` draws (``d`` orthogonal directions used
+    as ± pairs) and unpaired blocks of up to ``d`` for the rest (see
+    :func:`_orthogonal_draws`).
     """
 
     kind: str
@@ -361,6 +444,7 @@ class _Sampler:
     key: int
     base: np.ndarray | None = None
     qmc_replicates: int = QMC_REPLICATES
+    orthogonal_replicates: int = 1
 
     @classmethod
     def build(
@@ -372,6 +456,7 @@ class _Sampler:
         root: int,
         *,
         qmc_replicates: int = QMC_REPLICATES,
+        orthogonal_replicates: int = 1,
     ) -> _Sampler:
         key = stable_key(
             f"{MEASURE}@{VERSION}:"
@@ -385,7 +470,17 @@ class _Sampler:
             sob = _sobol(qmc, n_features, stream(root, key, 1))
             pts = sob.random_base2(max(0, math.ceil(math.log2(m))))[:m]
             base = np.ldexp(pts, _SOBOL_BITS).astype(np.uint64)
-        return cls(kind, noise, n_draws, n_features, root, key, base, qmc_replicates)
+        return cls(
+            kind,
+            noise,
+            n_draws,
+            n_features,
+            root,
+            key,
+            base,
+            qmc_replicates,
+            orthogonal_replicates,
+        )
 
     @property
     def n_replicates(self) -> int:
@@ -393,6 +488,8 @@ class _Sampler:
             return self.n_draws
         if self.kind == "antithetic":
             return self.n_draws // 2
+        if self.kind == "orthogonal":
+            return self.orthogonal_replicates
         return self.qmc_replicates
 
     @property
@@ -410,6 +507,9 @@ class _Sampler:
         if self.kind == "antithetic":
             z = _standard_draws(rng, self.noise, (rows, K // 2, 1, d))
             return np.concatenate([z, -z], axis=2).reshape(rows, K, d)
+        if self.kind == "orthogonal":
+            R = self.orthogonal_replicates
+            return _orthogonal_draws(rng, (rows, R), K // R, d).reshape(rows, K, d)
         assert self.base is not None
         shift = rng.integers(
             0, 1 << _SOBOL_BITS, size=(rows, self.qmc_replicates, 1, d), dtype=np.uint64
@@ -746,6 +846,12 @@ def robustness_curve(
     _check_method_args(_OWNER, confidence, method, value_range, n_bootstrap)
     check_param(_OWNER, "n_draws", n_draws, Interval(1, None, integer=True))
     check_param(_OWNER, "batch_size", batch_size, Interval(1, None, integer=True))
+    if sampler == "orthogonal" and noise not in ORTHOGONAL_NOISES:
+        raise ParameterError(
+            f"The 'sampler' parameter of {_OWNER} must be 'qmc', 'mc' or 'antithetic' for "
+            f"noise={noise!r}; 'orthogonal' works only with noise='gaussian'. "
+            "Got 'orthogonal' instead."
+        )
     if target == "dataset" and method not in ("t", "hoeffding"):
         raise ParameterError(
             f"The 'method' parameter of {_OWNER} must be 't' or 'hoeffding' when "
@@ -756,7 +862,7 @@ def robustness_curve(
             f"The 'n_draws' parameter of {_OWNER} must be even for sampler={sampler!r}. "
             f"Got {n_draws} instead."
         )
-    if target == "dataset" and method == "t":
+    if target == "dataset" and method == "t" and sampler != "orthogonal":
         reps = {"mc": n_draws, "antithetic": n_draws // 2, "qmc": QMC_REPLICATES}[sampler]
         if reps < 2:
             raise ParameterError(
@@ -778,6 +884,13 @@ def robustness_curve(
             f"The 'sampler' parameter of {_OWNER} must be 'mc' or 'antithetic' for inputs with "
             f"more than {_SOBOL_MAX_DIM} features (the Sobol' limit). Got 'qmc' for {d} "
             "features instead."
+        )
+    orth_reps = orthogonal_replicates(n_draws, d, target) if sampler == "orthogonal" else 1
+    if target == "dataset" and method == "t" and sampler == "orthogonal" and orth_reps < 2:
+        raise ParameterError(
+            f"The 'n_draws' parameter of {_OWNER} must be even with sampler='orthogonal' and "
+            f"target='dataset' (the t bound needs at least 2 independent replicates per row). "
+            f"Got {n_draws} instead."
         )
     in_dtype = Xa.dtype if np.issubdtype(Xa.dtype, np.floating) else np.dtype(np.float64)
     Xf = np.ascontiguousarray(Xa.reshape(n, d), dtype=np.float64)
@@ -810,7 +923,9 @@ def robustness_curve(
     # The population bound needs no replicates within a point (the i.i.d. points are its
     # replicates), so QMC spends all K draws of a point on one net there.
     qmc_reps = QMC_REPLICATES if target == "dataset" else 1
-    smp = _Sampler.build(sampler, noise, n_draws, d, root, qmc_replicates=qmc_reps)
+    smp = _Sampler.build(
+        sampler, noise, n_draws, d, root, qmc_replicates=qmc_reps, orthogonal_replicates=orth_reps
+    )
     R = smp.n_replicates
     names = ["dev"]
     if Y is not None:
