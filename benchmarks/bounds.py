@@ -22,8 +22,8 @@
    between points, which no sampler reduces. Target: QMC (and the orthogonal
    sampler) need half of plain Monte Carlo's evaluations or fewer. The
    orthogonal sampler's paired blocks hold 2d = 20 draws, so its grid is
-   K = 4 … 32 (two replicates of K/2 draws in unpaired blocks of up to d
-   directions) and then whole paired blocks, K = 40, 80, …, 5120 (one
+   K = 4, 8, 10, 20 (two replicates of K/2 draws in unpaired blocks of up to
+   d directions) and then whole paired blocks, K = 40, 80, …, 5120 (one
    replicate per block); the power-of-two grid is reported for it too
    (``orthogonal_pow2``: two replicates of K/2 draws, each ending in
    unpaired blocks).
@@ -150,8 +150,9 @@ def efficiency(quick: bool) -> dict:
     model, _ = make_model()
     grid = [2**k for k in range(2, 9 if quick else 13)]
     d = 10
-    # Orthogonal blocks hold d draws: its grid is whole blocks (K = 2d, 4d, …, one replicate
-    # per block), after K = 4, 8 and d (two replicates of K/2 draws: partial blocks).
+    # The orthogonal sampler's paired blocks hold 2d draws. K = 4, 8, d: two replicates of
+    # K/2 draws in unpaired blocks; K = 2d: two replicates of one unpaired block of d; from
+    # K = 4d on, whole paired blocks, one replicate each.
     grid_orth = [4, 8, d] + [d * 2**k for k in range(1, 8 if quick else 12) if d * 2**k <= 6000]
     grids = {"orthogonal": grid_orth}
     seeds = range(5 if quick else 20)

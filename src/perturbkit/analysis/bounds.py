@@ -802,15 +802,25 @@ def robustness_curve(
             (features with zero spread get no noise); ``False``: absolute units.
         confidence: ``1 − α`` of each bound, in (0, 1).
         n_draws: noise draws per row ``K`` (even for ``qmc`` and
-            ``antithetic``; a power of two suits ``qmc`` best).
+            ``antithetic``; a power of two suits ``qmc`` best; a multiple of
+            ``2d`` suits ``orthogonal`` best, ``d`` the number of features).
         method: ``"t"`` (default), ``"bootstrap"``, ``"bernstein"`` or
             ``"hoeffding"``; see :func:`mean_upper_bound`. The ``dataset``
             target supports ``"t"`` and ``"hoeffding"``.
         sampler: ``"qmc"`` (scrambled Sobol' net through the inverse CDF, a
             random digital shift per row: one net of ``K`` points for the
             population target, two independent shifts of a ``K/2``-point net
-            for the dataset target), ``"mc"`` (plain Monte Carlo) or
-            ``"antithetic"`` (pairs δ, −δ).
+            for the dataset target), ``"mc"`` (plain Monte Carlo),
+            ``"antithetic"`` (pairs δ, −δ) or ``"orthogonal"`` (Gaussian
+            noise only: δ = radius × direction with ``d`` orthogonal random
+            directions per block, each used as a ± pair with reflected,
+            stratified χ radii, so every draw is exactly Gaussian while the
+            leading terms of the deviation, (∇f·δ)², and of the squared
+            error, 2 (f(x) − y) ∇f·δ, nearly cancel their spread over a
+            block of ``2d`` draws; the dataset target takes one replicate per
+            block when ``K`` is a multiple of ``2d`` and at least ``4d``,
+            else two halves, which need ``K`` even; costs a QR of a ``d × d``
+            matrix per block, suited to tabular inputs).
         target: ``"population"``: bound the error on the distribution ``X``
             was sampled from (finite data and finite draws);
             ``"dataset"``: bound the expected error on this ``X`` (finite draws).
