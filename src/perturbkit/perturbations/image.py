@@ -459,14 +459,16 @@ class ShotNoise(_PixelNoise):
 
 
 @register
-class ImpulseNoise(_PixelNoise):
+class ImpulseNoise(ImagePerturbation):
     """Salt-and-pepper noise: a fraction ``amount`` of the pixel values set to 0 or 1.
 
     ImageNet-C's ``impulse_noise`` (scikit-image's ``s&p``, per channel,
-    salt and pepper equally likely). One uniform draw u per pixel and
-    channel decides both: the value is replaced where ``frac(2u) < amount``,
-    by 1 where ``u >= 0.5`` and by 0 otherwise. The replaced set grows with
-    the severity and keeps its pixels (masks nest).
+    salt and pepper equally likely). One uniform 16-bit draw u per pixel and
+    channel decides both: with ``A = round(amount/2 · 2¹⁶)``, the value
+    becomes 0 where ``u < A`` and 1 where ``2¹⁵ <= u < 2¹⁵ + A``. The
+    replaced set grows with the severity and keeps its pixels (masks nest).
+    The draws are the generator's raw 64-bit outputs, four 16-bit values
+    each (little-endian), so drawing costs a quarter of float draws.
 
     ========  ====  ====  ====  ====  ====
     severity  1     2     3     4     5
@@ -475,26 +477,34 @@ class ImpulseNoise(_PixelNoise):
     """
 
     name = "impulse_noise"
-    version = 1
+    version = 2  # 2: 16-bit draws and thresholds (1: float32 draws)
+    stochastic = True
     TABLE: ClassVar[tuple[float, ...]] = (0.03, 0.06, 0.09, 0.17, 0.27)
 
-    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.random(shape, dtype=np.float32)
+    def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # drawn in NCHW order whatever the layout: the same seed, the same noise
+        n, a, b, c = X.shape
+        shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
+        count = math.prod(shape)
+        raw = rng.bit_generator.random_raw(-(-count // 4)).astype("<u8", copy=False)
+        return raw.view("<u2")[:count].astype(np.uint16, copy=False).reshape(shape)
 
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        torch = _torch()
-        amount = _interp(severity, 0.0, self.TABLE)
-        u = self._params(params)
-        hit = torch.frac(2.0 * u) < amount
-        salt = (u >= 0.5).to(x.dtype)
-        return torch.where(hit, salt, x)
-
-    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
-        torch = _torch()
-        amount = _interp(severity, 0.0, self.TABLE)
-        u = self._params(params)
-        hit = (u * 2.0).frac_() < amount
-        torch.where(hit, (u >= 0.5).to(x.dtype), x, out=dst)
+    def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
+        s = float(magnitude)
+        if s == 0.0 or X.shape[0] == 0:
+            return X.copy()
+        amount = _interp(s, 0.0, self.TABLE)
+        cut = np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16)))
+        u = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
+        out = np.empty(X.shape, dtype=X.dtype)
+        step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
+        for i in range(0, X.shape[0], step):  # in cache-sized chunks
+            sl = slice(i, i + step)
+            dst, ui = out[sl], u[sl]
+            np.copyto(dst, X[sl])
+            np.copyto(dst, 0.0, where=ui < cut)
+            np.copyto(dst, 1.0, where=(ui - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
+        return out
 
 
 # -- blur -------------------------------------------------------------------------------
