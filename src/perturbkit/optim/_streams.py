@@ -17,6 +17,12 @@ One root seed per optimizer; the global torch RNG is never read or seeded.
 
 The buffers are reused across steps and filled in place, then viewed as each
 parameter's shape: no allocation per step, no Python loop per element.
+Additive noise (δ = α·ξ, independent of the gradient) is drawn and added in
+one pass (:meth:`Workspace.add`): on the CPU the thread that fills a block
+adds it at once to the pieces of the gradients it covers, while the block is
+still in cache, instead of a separate ``_foreach_add_`` over the whole buffer
+after all the draws; the bits are the same (elementwise ``add_`` does not
+depend on where a piece starts).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -164,12 +171,36 @@ class TorchStreams:
 
 Fill = Callable[[torch.Tensor, torch.Generator], Any]
 
+Piece = tuple[int, int, int, int]
+"""``(i, lo, hi, at)``: elements ``lo:hi`` of flattened tensor ``i`` are block elements ``at:``."""
+
+
+class _Buffer:
+    """One flat buffer, its per-tensor views, its CPU blocks and which tensor pieces each covers."""
+
+    def __init__(self, like: Sequence[torch.Tensor], device: torch.device, dtype: torch.dtype):
+        self.shapes = tuple(t.shape for t in like)
+        sizes = [t.numel() for t in like]
+        self.buf = torch.empty(sum(sizes), device=device, dtype=dtype)
+        self.views = [v.view(s) for v, s in zip(self.buf.split(sizes), self.shapes)]
+        self.blocks = list(self.buf.split(BLOCK)) if device.type == "cpu" else [self.buf]
+        self.pieces: list[list[Piece]] = [[] for _ in self.blocks]
+        start = 0
+        for i, n in enumerate(sizes):
+            lo = start
+            while lo < start + n:
+                k = lo // BLOCK
+                hi = min(start + n, (k + 1) * BLOCK)
+                self.pieces[k].append((i, lo - start, hi - start, lo - k * BLOCK))
+                lo = hi
+            start += n
+
 
 class Workspace:
     """Flat buffers, one per (slot, device, dtype), filled in place and viewed per tensor."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], torch.Tensor, list[Any]]] = {}
+        self._cache: dict[tuple[Any, ...], _Buffer] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_key: tuple[int, int] | None = None
 
@@ -182,18 +213,47 @@ class Workspace:
     def clear(self) -> None:
         self._cache.clear()
 
-    def _map(self, fill: Fill, jobs: list[tuple[torch.Tensor, torch.Generator]]) -> None:
+    def _map(self, jobs: list[Callable[[], Any]]) -> None:
         n_threads = min(torch.get_num_threads(), len(jobs))
         if n_threads <= 1:
-            for buf, gen in jobs:
-                fill(buf, gen)
+            for job in jobs:
+                job()
             return
         key = (os.getpid(), n_threads)  # a forked child rebuilds its pool
         if self._pool is None or self._pool_key != key:
             self._pool = ThreadPoolExecutor(n_threads, thread_name_prefix="perturbkit-optim")
             self._pool_key = key
-        for f in [self._pool.submit(fill, buf, gen) for buf, gen in jobs]:
+        for f in [self._pool.submit(job) for job in jobs]:
             f.result()
+
+    def _buckets(
+        self, like: Sequence[torch.Tensor], slot: Any
+    ) -> list[tuple[torch.device, list[int], _Buffer]]:
+        """Tensors bucketed by (device, dtype) in order of first appearance, with their buffer."""
+        buckets: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+        for i, t in enumerate(like):
+            buckets.setdefault((t.device, t.dtype), []).append(i)
+        out = []
+        for (device, dtype), idx in buckets.items():
+            key = (slot, device_key(device), dtype)
+            entry = self._cache.get(key)
+            if entry is None or entry.shapes != tuple(like[i].shape for i in idx):
+                entry = self._cache[key] = _Buffer([like[i] for i in idx], device, dtype)
+            out.append((device, idx, entry))
+        return out
+
+    @staticmethod
+    def _parallel(device: torch.device, entry: _Buffer, streams: TorchStreams) -> bool:
+        return device.type == "cpu" and streams.blocked and len(entry.blocks) > 1
+
+    def _fill(
+        self, device: torch.device, entry: _Buffer, fill: Fill, streams: TorchStreams
+    ) -> None:
+        if self._parallel(device, entry, streams):
+            gens = [streams.get(device, k) for k in range(len(entry.blocks))]
+            self._map([partial(fill, b, g) for b, g in zip(entry.blocks, gens)])
+        else:
+            fill(entry.buf, streams.get(device))
 
     def draw(
         self,
@@ -209,28 +269,52 @@ class Workspace:
         (per ``BLOCK`` of it on the CPU, in parallel). The views are
         overwritten by the next draw of the same slot.
         """
-        if not like:
-            return []
-        buckets: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-        for i, t in enumerate(like):
-            buckets.setdefault((t.device, t.dtype), []).append(i)
-        out: list[torch.Tensor] = [like[0]] * len(like)
-        for (device, dtype), idx in buckets.items():
-            shapes = tuple(like[i].shape for i in idx)
-            key = (slot, device_key(device), dtype)
-            hit = self._cache.get(key)
-            if hit is None or hit[0] != shapes:
-                sizes = [like[i].numel() for i in idx]
-                buf = torch.empty(sum(sizes), device=device, dtype=dtype)
-                views = [v.view(s) for v, s in zip(buf.split(sizes), shapes)]
-                blocks = list(buf.split(BLOCK)) if device.type == "cpu" else [buf]
-                hit = (shapes, buf, [views, blocks])
-                self._cache[key] = hit
-            _, buf, (views, blocks) = hit
-            if device.type == "cpu" and streams.blocked and len(blocks) > 1:
-                self._map(fill, [(b, streams.get(device, k)) for k, b in enumerate(blocks)])
-            else:
-                fill(buf, streams.get(device))
-            for i, v in zip(idx, views):
+        out: list[torch.Tensor] = list(like)
+        for device, idx, entry in self._buckets(like, slot):
+            self._fill(device, entry, fill, streams)
+            for i, v in zip(idx, entry.views):
                 out[i] = v
         return out
+
+    def add(
+        self,
+        tensors: Sequence[torch.Tensor],
+        slot: Any,
+        fill: Fill,
+        alpha: float,
+        streams: TorchStreams,
+    ) -> None:
+        """``tensors[i] += alpha * draw(tensors, slot, fill, streams)[i]``, fused per CPU block.
+
+        The same bits as the draw followed by ``torch._foreach_add_``, in one
+        pass: on the CPU each thread fills a block and adds it to the pieces
+        of the tensors it covers while it is still in cache, so no separate
+        pass over the whole buffer follows the draw.
+        """
+        for device, idx, entry in self._buckets(tensors, slot):
+            sub = [tensors[i] for i in idx]
+            if self._parallel(device, entry, streams) and all(t.is_contiguous() for t in sub):
+                flat = [t.view(-1) for t in sub]
+                gens = [streams.get(device, k) for k in range(len(entry.blocks))]
+                self._map(
+                    [
+                        partial(_fill_add, b, g, fill, flat, pieces, alpha)
+                        for b, g, pieces in zip(entry.blocks, gens, entry.pieces)
+                    ]
+                )
+            else:
+                self._fill(device, entry, fill, streams)
+                torch._foreach_add_(sub, entry.views, alpha=alpha)
+
+
+def _fill_add(
+    block: torch.Tensor,
+    gen: torch.Generator,
+    fill: Fill,
+    flat: list[torch.Tensor],
+    pieces: list[Piece],
+    alpha: float,
+) -> None:
+    fill(block, gen)
+    for i, lo, hi, at in pieces:
+        flat[i][lo:hi].add_(block[at : at + hi - lo], alpha=alpha)

@@ -117,6 +117,16 @@ class GradientPerturbation(Params, abc.ABC):
         return float(value)
 
     # -- the draw -----------------------------------------------------------------------
+    def additive(self, strength: float) -> tuple[Fill, float] | None:
+        """``(fill, alpha)`` when δ = alpha · (a draw of ``fill``), independent of the gradient.
+
+        The optimizer then draws and adds in one fused pass (each CPU block is
+        added to the gradients right after it is drawn), with the same bits
+        as :meth:`delta`, which must draw ``fill`` in slot 0. ``None`` (the
+        default) when δ depends on the gradient or on more than one draw.
+        """
+        return None
+
     @abc.abstractmethod
     def delta(
         self,
@@ -152,6 +162,9 @@ class GaussianGradientNoise(GradientPerturbation):
         self.sigma = sigma
         self.seed = seed
 
+    def additive(self, strength: float) -> tuple[Fill, float]:
+        return _normal, strength
+
     def delta(self, params, grads, *, strength, draw, state):  # type: ignore[no-untyped-def]
         return draw(_normal, 0), strength
 
@@ -170,6 +183,9 @@ class UniformGradientNoise(GradientPerturbation):
     def __init__(self, sigma: float = 0.01, *, seed: Any = None) -> None:
         self.sigma = sigma
         self.seed = seed
+
+    def additive(self, strength: float) -> tuple[Fill, float]:
+        return _uniform_unit_variance, strength
 
     def delta(self, params, grads, *, strength, draw, state):  # type: ignore[no-untyped-def]
         return draw(_uniform_unit_variance, 0), strength

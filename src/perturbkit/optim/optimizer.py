@@ -260,6 +260,11 @@ class PerturbedOptimizer(WrappedOptimizer):
                 continue
             if key == "rate":
                 s = gen.check_strength(s, where=f" (param group {gi}, after the schedule)")
+            bounded = stab is not None and stab.max_noise_ratio is not None
+            fused = None if bounded else gen.additive(s)
+            if fused is not None:  # draw and add in one pass: same bits as delta + add
+                self._work.add(gs, (gi, 0), fused[0], float(fused[1]), self._streams)
+                continue
             state = [self.noise_state.setdefault(p, {}) for p in ps] if stateful else [{}] * len(ps)
 
             def draw(fill: Any, slot: int, gs: list[torch.Tensor] = gs, gi: int = gi) -> Any:
