@@ -108,6 +108,20 @@ def test_gaussian_noise_has_the_tabled_sigma_and_shares_draws() -> None:
     np.testing.assert_allclose(d3[ok] / 0.18, d1[ok] / 0.08, atol=1e-5)
 
 
+def test_standard_normal_draws_are_standard_normal_and_seeded() -> None:
+    from scipy import stats
+
+    z = im._standard_normal(np.random.default_rng(11), (3, 100_001))  # odd count
+    assert z.dtype == np.float32 and z.shape == (3, 100_001)
+    flat = z.ravel().astype(np.float64)
+    assert abs(flat.mean()) < 0.01 and abs(flat.std() - 1.0) < 0.01
+    assert stats.kstest(flat, "norm").pvalue > 0.01
+    half = flat.size // 2  # the cosine and the sine halves of the Box–Muller pairs
+    assert stats.kstest(flat[:half], flat[half:]).pvalue > 0.01
+    assert abs(np.corrcoef(flat[:half], flat[half : 2 * half])[0, 1]) < 0.01
+    np.testing.assert_array_equal(z, im._standard_normal(np.random.default_rng(11), (3, 100_001)))
+
+
 def test_shot_noise_scales_with_brightness_and_keeps_black() -> None:
     X = np.concatenate([np.zeros((1, 1, 64, 64)), np.full((1, 1, 64, 64), 0.5)])
     out = P.get("shot_noise")(X, 1, 0)  # 60 photons per unit: Poisson(30) / 60

@@ -373,15 +373,32 @@ def _fold(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
 
 # -- noise ------------------------------------------------------------------------------
 def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 N(0, 1) draws: torch's vectorised sampler on a CPU generator seeded from ``rng``.
+    """float32 N(0, 1) draws by the Box–Muller transform of the generator's raw bits.
 
-    A seed is the only number taken from ``rng``; torch's global generator is
-    never touched. About 3× faster than numpy's float32 ziggurat.
+    Each raw 64-bit output gives two 32-bit words; a word's top 24 bits give a
+    uniform ``u = (k + ½)·2⁻²⁴`` in (0, 1), and a pair ``(u₁, u₂)`` gives two
+    independent normals ``√(−2 ln u₁)·(cos 2πu₂, sin 2πu₂)``. Everything runs
+    as vectorised float32 numpy passes, ~1.6× torch's sampler and ~5× numpy's
+    float32 ziggurat. The 24-bit uniforms cap |z| at 5.9 (a tail of 4·10⁻⁹).
+    Only ``rng`` is read.
     """
-    torch = _torch()
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
-    return torch.randn(shape, generator=gen, dtype=torch.float32).numpy()
+    count = math.prod(shape)
+    half = -(-count // 2)
+    words = rng.bit_generator.random_raw(half).astype("<u8", copy=False).view("<u4")
+    u = (words >> np.uint32(8)).astype(np.float32)
+    u += np.float32(0.5)
+    u *= np.float32(2.0**-24)
+    radius = np.log(u[:half])
+    radius *= np.float32(-2.0)
+    np.sqrt(radius, out=radius)
+    angle = u[half:]
+    angle *= np.float32(2.0 * math.pi)
+    z = np.empty(2 * half, dtype=np.float32)
+    np.cos(angle, out=z[:half])
+    np.sin(angle, out=z[half:])
+    z[:half] *= radius
+    z[half:] *= radius
+    return z[:count].reshape(shape)
 
 
 class _PixelNoise(_TensorImagePerturbation):
@@ -414,7 +431,7 @@ class ImageGaussianNoise(_PixelNoise):
     """
 
     name = "image_gaussian_noise"
-    version = 1
+    version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
     TABLE: ClassVar[tuple[float, ...]] = (0.08, 0.12, 0.18, 0.26, 0.38)
 
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
@@ -443,7 +460,7 @@ class ShotNoise(_PixelNoise):
     """
 
     name = "shot_noise"
-    version = 1
+    version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
     TABLE: ClassVar[tuple[float, ...]] = (60.0, 25.0, 12.0, 5.0, 3.0)
 
     def _apply(self, x: Any, params: Any, severity: float) -> Any:
