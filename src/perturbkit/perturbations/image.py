@@ -697,9 +697,12 @@ class MotionBlur(_CvImagePerturbation):
         kernels, d = plan
         k = kernels[i]
         h, w = srcs[0].shape[:2]
-        if h * w < _SHIFT_ADD_PIXELS:  # small images: one (FFT) correlation is cheaper
+        if h * w < _SHIFT_ADD_PIXELS:  # small images: one correlation is cheaper
+            rows = np.flatnonzero(k.any(axis=1))  # the streak's rows: a smaller kernel
+            k = k[rows[0] : rows[-1] + 1]
+            anchor = (0, d - int(rows[0]))
             for a, b in zip(srcs, dsts, strict=True):
-                cv2.filter2D(a, -1, k, dst=b, anchor=(0, d), borderType=cv2.BORDER_REPLICATE)
+                cv2.filter2D(a, -1, k, dst=b, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
             return
         # the kernel is a line of 2r + 1 taps in a (2D + 1) × (2r + 1) box: add the
         # shifted copies of the edge-padded image, one pass per tap
