@@ -23,6 +23,8 @@ is installed (``pip install kornia==0.9.0``).
 
 Run:  bash benchmarks/modalities/image_peer_venv.sh
       .venv/bin/python benchmarks/modalities/image.py [--quick] [--json] [--sizes 32,224]
+      [--threads N]   (--threads 1 writes results/image.json; other thread counts,
+                       the default included, results/image_threads_<N|default>.json)
 """
 
 from __future__ import annotations
@@ -386,7 +388,9 @@ def main() -> None:
         res["summary"] = report(res)
         results["sizes"].append(res)
     if args.json:
-        print("wrote", write_json("image", results))
+        # one thread each (the headline) in image.json, other thread counts beside it
+        name = "image" if args.threads == 1 else f"image_threads_{args.threads or 'default'}"
+        print("wrote", write_json(name, results))
 
 
 if __name__ == "__main__":

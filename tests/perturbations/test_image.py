@@ -96,6 +96,28 @@ def test_rows_do_not_depend_on_the_batch(name: str, photos: np.ndarray) -> None:
     np.testing.assert_array_equal(whole, np.concatenate(parts))
 
 
+@pytest.mark.parametrize(("n", "size"), [(400, 20), (3, 300)])
+def test_threads_give_the_same_bits(n: int, size: int) -> None:
+    """Batch-level work on OpenCV's thread count: one thread or two, the same output.
+
+    Both shapes span several cache-sized chunks (many small images per chunk;
+    one large image per chunk), so two threads do share the work.
+    """
+    cv2 = pytest.importorskip("cv2")
+    X = np.random.default_rng(8).random((n, 3, size, size + 3)).astype(np.float32)
+    before = cv2.getNumThreads()
+    try:
+        results = {}
+        for threads in (1, 2):
+            cv2.setNumThreads(threads)
+            assert im._workers() == threads
+            results[threads] = {name: P.get(name)(X, 2.5, 4) for name in NAMES}
+    finally:
+        cv2.setNumThreads(before)
+    for name in NAMES:
+        np.testing.assert_array_equal(results[1][name], results[2][name], err_msg=name)
+
+
 # -- known answers ----------------------------------------------------------------------
 def test_gaussian_noise_has_the_tabled_sigma_and_shares_draws() -> None:
     X = np.full((4, 3, 32, 32), 0.5)

@@ -42,7 +42,7 @@ import abc
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -247,6 +247,49 @@ def _cv2() -> Any:
     return require("cv2", feature="Image perturbations")
 
 
+def _workers() -> int:
+    """Threads for batch-level work: OpenCV's thread count (``cv2.setNumThreads``)."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - cv2 is in the image extra
+        return 1
+    return max(1, int(cv2.getNumThreads()))
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(workers: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perturbkit-image")
+
+
+def _each_chunk(
+    work: Callable[[int, int], None], n: int, step: int, *, parallel: bool = True
+) -> None:
+    """Call ``work(lo, hi)`` on the chunks ``[lo, hi)`` of ``range(n)``, ``step`` long.
+
+    With ``parallel`` and more than one worker (:func:`_workers`), the chunks
+    are shared by a thread pool: OpenCV, simplejpeg and numpy release the GIL,
+    and the chunks write disjoint rows, so the result is the same bits as the
+    serial loop. Callers ask for it where a chunk is big work (a large image):
+    on small images the per-image Python overhead holds the GIL, and threads
+    cost more than they save.
+    """
+    starts = list(range(0, n, step))
+    workers = min(_workers(), len(starts)) if parallel else 1
+
+    def run(part: list[int]) -> None:
+        for lo in part:
+            work(lo, min(lo + step, n))
+
+    if workers <= 1:
+        run(starts)
+        return
+    parts = [starts[k::workers] for k in range(workers)]
+    for future in [_pool(workers).submit(run, part) for part in parts]:
+        future.result()
+
+
 class _CvImagePerturbation(ImagePerturbation):
     """A corruption computed with OpenCV on float32 pixels, image by image.
 
@@ -262,6 +305,7 @@ class _CvImagePerturbation(ImagePerturbation):
 
     interleaved: ClassVar[bool] = False
     interleave_small: ClassVar[bool] = False  # interleave chunks of several small images
+    threaded: ClassVar[bool] = True  # large images may be shared by threads
     in_range: ClassVar[bool] = False  # True: results cannot leave [0, 1], no clip pass
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
@@ -279,12 +323,13 @@ class _CvImagePerturbation(ImagePerturbation):
         interleave = self.interleaved or (self.interleave_small and step > 1)
         to_hwc = interleave and nchw and channels == 3
         hwc = to_hwc or not nchw
-        for i in range(0, x.shape[0], step):
-            sl = slice(i, min(i + step, x.shape[0]))
+
+        def work(lo: int, hi: int) -> None:
+            sl = slice(lo, hi)
             if not to_hwc:
                 src, dst = x[sl], out[sl]
             elif step == 1:  # one large image: OpenCV's vectorised merge
-                src = cv2.merge(list(x[i]))[None]
+                src = cv2.merge(list(x[lo]))[None]
                 dst = np.empty_like(src)
             else:
                 src = np.ascontiguousarray(x[sl].transpose(0, 2, 3, 1))
@@ -294,9 +339,11 @@ class _CvImagePerturbation(ImagePerturbation):
                 np.clip(dst, 0.0, 1.0, out=dst)
             if to_hwc:
                 if step == 1:
-                    cv2.split(dst[0], list(out[i]))
+                    cv2.split(dst[0], list(out[lo]))
                 else:
                     out[sl] = dst.transpose(0, 3, 1, 2)
+
+        _each_chunk(work, x.shape[0], step, parallel=self.threaded and step == 1)
         return out if X.dtype == np.float32 else out.astype(X.dtype)
 
     def _chunk(
@@ -387,9 +434,8 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     raw = rng.bit_generator.random_raw(half).astype("<u8", copy=False)
     words = raw.view("<u4")  # 2·half words: u₁ from the first half, u₂ from the second
     z = raw.view(np.float32)  # the normals overwrite the words they came from
-    step = 1 << 15  # pairs per pass: the temporaries stay in cache
-    for lo in range(0, half, step):
-        hi = min(lo + step, half)
+
+    def work(lo: int, hi: int) -> None:
         u1 = _unit_interval(words[lo:hi])
         u2 = _unit_interval(words[half + lo : half + hi])
         np.log(u1, out=u1)
@@ -400,6 +446,9 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
         z[lo:hi] *= u1
         np.sin(u2, out=u2)
         np.multiply(u2, u1, out=z[half + lo : half + hi])
+
+    # pairs per pass: the temporaries stay in cache; threads from 2M pairs on
+    _each_chunk(work, half, 1 << 15, parallel=half >= 1 << 21)
     return z[:count].reshape(shape)
 
 
@@ -524,13 +573,15 @@ class ImpulseNoise(ImagePerturbation):
         cut = np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16)))
         u = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
         out = np.empty(X.shape, dtype=X.dtype)
-        step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
-        for i in range(0, X.shape[0], step):  # in cache-sized chunks
-            sl = slice(i, i + step)
-            dst, ui = out[sl], u[sl]
-            np.copyto(dst, X[sl])
+
+        def work(lo: int, hi: int) -> None:  # in cache-sized chunks
+            dst, ui = out[lo:hi], u[lo:hi]
+            np.copyto(dst, X[lo:hi])
             np.copyto(dst, 0.0, where=ui < cut)
             np.copyto(dst, 1.0, where=(ui - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
+
+        step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
+        _each_chunk(work, X.shape[0], step, parallel=step == 1)
         return out
 
 
@@ -673,6 +724,7 @@ class MotionBlur(_CvImagePerturbation):
 
     name = "motion_blur"
     version = 1
+    threaded = False  # dozens of small OpenCV calls per image: threads contend
     interleave_small = True  # one call per small image instead of one per plane
     stochastic = True
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
@@ -1116,16 +1168,21 @@ class JpegCompression(ImagePerturbation):
         if step == 1 and nchw and colour and X.dtype == np.float32:
             # large images: OpenCV's vectorised 8-bit conversion (rounds half to even,
             # as np.rint), merge in BGR order and split, all in cache
-            for i, img in enumerate(X):
+
+            def one(lo: int, hi: int) -> None:
+                img = X[lo]
                 bgr = cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in img[::-1]])
                 ok, buf = cv2.imencode(".jpg", bgr, flags)
                 if not ok:  # pragma: no cover - libjpeg refuses nothing 8-bit
-                    raise DataError(f"{type(self).__name__}: OpenCV could not encode image {i}.")
-                for plane, dst in zip(cv2.split(decode(buf, bgr.shape)), out[i, ::-1]):
+                    raise DataError(f"{type(self).__name__}: OpenCV refused image {lo}.")
+                for plane, dst in zip(cv2.split(decode(buf, bgr.shape)), out[lo, ::-1]):
                     np.divide(plane, 255.0, out=dst, dtype=np.float32)
+
+            _each_chunk(one, X.shape[0], 1)
             return out
-        for i in range(0, X.shape[0], step):
-            sl = slice(i, min(i + step, X.shape[0]))
+
+        def work(i: int, hi: int) -> None:
+            sl = slice(i, hi)
             u8 = np.rint(X[sl] * X.dtype.type(255.0)).astype(np.uint8)
             if nchw:
                 u8 = u8.transpose(0, 2, 3, 1)
@@ -1141,6 +1198,8 @@ class JpegCompression(ImagePerturbation):
             if colour:
                 dec = dec[..., ::-1]
             np.divide(dec.transpose(0, 3, 1, 2) if nchw else dec, 255.0, out=out[sl], dtype=X.dtype)
+
+        _each_chunk(work, X.shape[0], step, parallel=step == 1)
         return out
 
 
