@@ -16,7 +16,7 @@ from perturbkit.optim import (  # noqa: E402
     StabilityController,
     UniformGradientNoise,
 )
-from perturbkit.optim._streams import BLOCK, TorchStreams, Workspace  # noqa: E402
+from perturbkit.optim._streams import BLOCK, TorchStreams, Workspace, _Buffer  # noqa: E402
 from perturbkit.optim.generators import _normal  # noqa: E402
 
 # tensors whose pieces cross the 2**20 block boundaries: 3 blocks, a tiny tensor between
@@ -152,3 +152,26 @@ def test_workspace_add_reuses_its_buffer_and_matches_draw():
     second = fresh.draw(like, "slot", _normal, streams2)
     for t, a, b in zip(like, first, second):
         assert torch.equal(t, 2.0 * a + 2.0 * b)
+
+
+def test_buffers_off_the_cpu_span_more_than_one_block():
+    """One block off the CPU (meta stands in for a GPU): groups over 2**20 elements work."""
+    like = [torch.empty(s, device="meta") for s in SIZES]
+    entry = _Buffer(like, torch.device("meta"), torch.float32)  # raised IndexError before
+    assert len(entry.blocks) == 1 and entry.blocks[0].numel() == TOTAL
+    starts = np.cumsum([0] + [math.prod(s) for s in SIZES])[:-1]
+    assert entry.pieces == [
+        [(i, 0, math.prod(s), int(a)) for i, (s, a) in enumerate(zip(SIZES, starts))]
+    ]
+    assert [tuple(v.shape) for v in entry.views] == [tuple(s) for s in SIZES]
+
+
+def test_a_subclass_that_overrides_delta_is_not_fused():
+    class Doubled(GaussianGradientNoise):
+        def delta(self, params, grads, *, strength, draw, state):
+            noise, scale = super().delta(params, grads, strength=strength, draw=draw, state=state)
+            return noise, 2.0 * scale
+
+    plain = perturbed_grads(GaussianGradientNoise(0.5), seed=3)
+    doubled = perturbed_grads(Doubled(0.5), seed=3)
+    assert torch.equal(doubled, 2.0 * plain)

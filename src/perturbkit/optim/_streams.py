@@ -175,6 +175,15 @@ Piece = tuple[int, int, int, int]
 """``(i, lo, hi, at)``: elements ``lo:hi`` of flattened tensor ``i`` are block elements ``at:``."""
 
 
+def _starts(sizes: Sequence[int]) -> list[int]:
+    """The offset of each tensor in the flat buffer."""
+    out, at = [], 0
+    for n in sizes:
+        out.append(at)
+        at += n
+    return out
+
+
 class _Buffer:
     """One flat buffer, its per-tensor views, its CPU blocks and which tensor pieces each covers."""
 
@@ -185,6 +194,9 @@ class _Buffer:
         self.views = [v.view(s) for v, s in zip(self.buf.split(sizes), self.shapes)]
         self.blocks = list(self.buf.split(BLOCK)) if device.type == "cpu" else [self.buf]
         self.pieces: list[list[Piece]] = [[] for _ in self.blocks]
+        if device.type != "cpu":  # one block: only the CPU's parallel path reads pieces
+            self.pieces = [[(i, 0, n, at) for i, (n, at) in enumerate(zip(sizes, _starts(sizes)))]]
+            return
         start = 0
         for i, n in enumerate(sizes):
             lo = start

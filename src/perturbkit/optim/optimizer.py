@@ -261,7 +261,7 @@ class PerturbedOptimizer(WrappedOptimizer):
             if key == "rate":
                 s = gen.check_strength(s, where=f" (param group {gi}, after the schedule)")
             bounded = stab is not None and stab.max_noise_ratio is not None
-            fused = None if bounded else gen.additive(s)
+            fused = None if bounded or not _fusable(gen) else gen.additive(s)
             if fused is not None:  # draw and add in one pass: same bits as delta + add
                 self._work.add(gs, (gi, 0), fused[0], float(fused[1]), self._streams)
                 continue
@@ -386,3 +386,14 @@ class PerturbedOptimizer(WrappedOptimizer):
                 "state": {int(i): clone_state(st) for i, st in snap["state"].items()},
                 "noise": {int(i): cast(st, params[int(i)]) for i, st in snap["noise"].items()},
             }
+
+
+def _fusable(gen: Any) -> bool:
+    """Whether ``gen.additive`` speaks for ``gen.delta``: both from the same class.
+
+    A subclass that overrides ``delta`` but inherits ``additive`` gets its own
+    ``delta`` called, not the fused path.
+    """
+    cls = type(gen)
+    owner = next((k for k in cls.__mro__ if "additive" in vars(k)), None)
+    return owner is not None and "delta" in vars(owner) and cls.delta is owner.delta
