@@ -427,3 +427,46 @@ def test_sweep_refuses_images_outside_the_unit_range(digits_cnn) -> None:
             seed=0,
             progress=False,
         )
+
+
+def test_noise_draws_work_with_any_bit_generator() -> None:
+    """MT19937 gives 32-bit raw outputs: the 64-bit draws must not assume PCG64's."""
+    mt = np.random.Generator(np.random.MT19937(0))
+    z = im._standard_normal(mt, (200_000,)).astype(np.float64)
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1.0) < 0.01
+    X = np.full((2, 3, 64, 64), 0.5, dtype=np.float32)
+    hit = P.get("impulse_noise")(X, 1, np.random.Generator(np.random.MT19937(1))) != 0.5
+    assert hit.mean() == pytest.approx(0.03, abs=0.005)
+
+
+def test_a_forked_child_can_use_the_thread_pool() -> None:
+    """The cached pool's threads do not survive fork: the child must start its own."""
+    import multiprocessing as mp
+
+    cv2 = pytest.importorskip("cv2")
+    if cv2.getNumThreads() < 2 or "fork" not in mp.get_all_start_methods():
+        pytest.skip("needs two OpenCV threads and fork")
+    X = np.random.default_rng(0).random((3, 3, 300, 300)).astype(np.float32)
+    want = P.get("gaussian_blur")(X, 2, 0)  # the parent's pool now exists
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_blur_in_child, (X,)).get(timeout=60)
+    np.testing.assert_array_equal(got, want)
+
+
+def _blur_in_child(X: np.ndarray) -> np.ndarray:
+    return P.get("gaussian_blur")(X, 2, 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_negative_strides_and_float16_give_the_float32_result(
+    name: str, photos: np.ndarray
+) -> None:
+    X = np.ascontiguousarray(photos[:, ::-1])  # BGR, contiguous
+    p = P.get(name)
+    want = p(X, 3, 5)
+    np.testing.assert_allclose(p(photos[:, ::-1], 3, 5), want, atol=2e-6)  # negative stride
+    half = X.astype(np.float16)
+    got = p(half, 3, 5)
+    assert got.dtype == np.float16
+    ref = p(half.astype(np.float32), 3, 5).astype(np.float16)
+    np.testing.assert_allclose(got.astype(np.float32), ref.astype(np.float32), atol=1e-3)

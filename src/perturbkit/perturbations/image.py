@@ -8,8 +8,9 @@ container (numpy or torch, device included), the dtype and the layout, and
 stays in ``[0, 1]``. The arithmetic runs in float32 on the CPU: blurs,
 resampling, HSV colour and the JPEG codec with OpenCV (image by image, in
 the caller's layout where the operation allows: NCHW channel planes are
-filtered as they lie), noise and per-pixel tone changes with torch,
-vectorised over cache-sized chunks of the batch.
+filtered as they lie; large images shared by a thread pool), Gaussian and
+shot noise and per-pixel tone changes with torch, impulse noise with numpy,
+over cache-sized chunks of the batch.
 
 Magnitude is a **severity** from 0 to 5. Severities 1–5 are the rows of the
 parameter table in each class's docstring; a fractional severity interpolates
@@ -94,9 +95,10 @@ def _interp(severity: float, identity: float, table: Sequence[float]) -> float:
 class ImagePerturbation(Perturbation):
     """Shared machinery: layout, validation, numpy/torch in and out.
 
-    Most corruptions derive from ``_TensorImagePerturbation`` (float32 torch
-    kernels); JPEG, which needs a real codec on 8-bit pixels, gives ``apply``
-    itself.
+    Blurs, resampling and HSV colour derive from ``_CvImagePerturbation``
+    (OpenCV on float32, image by image); per-pixel noise and tone changes
+    from ``_TensorImagePerturbation`` (float32 torch over chunks); JPEG and
+    impulse noise give ``apply`` themselves.
     """
 
     modality = "image"
@@ -189,7 +191,8 @@ class ImagePerturbation(Perturbation):
 
     def _to_torch(self, X: np.ndarray) -> Any:
         torch = _torch()
-        src = X if X.flags.writeable and X.dtype.isnative else np.array(X)
+        usable = X.flags.writeable and X.dtype.isnative and all(st >= 0 for st in X.strides)
+        src = X if usable else np.array(X)  # torch takes no negative strides
         t = torch.from_numpy(src)
         if self.layout == "NHWC":
             t = t.permute(0, 3, 1, 2)
@@ -261,6 +264,10 @@ def _pool(workers: int) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perturbkit-image")
+
+
+# a forked child inherits the cached pools but not their threads: start afresh there
+os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def _each_chunk(
@@ -420,18 +427,19 @@ def _fold(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
 
 # -- noise ------------------------------------------------------------------------------
 def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 N(0, 1) draws by the Box–Muller transform of the generator's raw bits.
+    """float32 N(0, 1) draws by the Box–Muller transform of 64-bit draws from ``rng``.
 
-    Each raw 64-bit output gives two 32-bit words; a word's top 24 bits give a
-    uniform ``u = (k + ½)·2⁻²⁴`` in (0, 1), and a pair ``(u₁, u₂)`` gives two
-    independent normals ``√(−2 ln u₁)·(cos 2πu₂, sin 2πu₂)``. Everything runs
-    as vectorised float32 numpy passes, ~1.6× torch's sampler and ~5× numpy's
-    float32 ziggurat. The 24-bit uniforms cap |z| at 5.9 (a tail of 4·10⁻⁹).
-    Only ``rng`` is read.
+    Each 64-bit draw gives two 32-bit words; a word's top 23 bits give a
+    uniform ``u = (k + ½)·2⁻²³``, exact in float32 and inside (0, 1), and a
+    pair ``(u₁, u₂)`` gives two independent normals
+    ``√(−2 ln u₁)·(cos 2πu₂, sin 2πu₂)``. Everything runs as vectorised
+    float32 numpy passes, 1.4–1.6× torch's sampler and ~5× numpy's float32
+    ziggurat. The 23-bit uniforms cap |z| at 5.8 (a tail of 7·10⁻⁹). Only
+    ``rng`` is read.
     """
     count = math.prod(shape)
     half = -(-count // 2)
-    raw = rng.bit_generator.random_raw(half).astype("<u8", copy=False)
+    raw = _uint64(rng, half)
     words = raw.view("<u4")  # 2·half words: u₁ from the first half, u₂ from the second
     z = raw.view(np.float32)  # the normals overwrite the words they came from
 
@@ -453,11 +461,18 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
 
 
 def _unit_interval(words: np.ndarray) -> np.ndarray:
-    """float32 uniforms ``(k + ½)·2⁻²⁴`` in (0, 1) from the top 24 bits of 32-bit words."""
-    u = (words >> np.uint32(8)).astype(np.float32)
+    """float32 uniforms ``(k + ½)·2⁻²³`` in (0, 1) from the top 23 bits of 32-bit words."""
+    u = (words >> np.uint32(9)).astype(np.float32)
     u += np.float32(0.5)
-    u *= np.float32(2.0**-24)
+    u *= np.float32(2.0**-23)
     return u
+
+
+def _uint64(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniform 64-bit draws, little-endian: for any bit generator (MT19937's raw
+    outputs are 32-bit); for PCG64 and its kin, the same bits as its raw outputs."""
+    out = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    return out.astype("<u8", copy=False)
 
 
 class _PixelNoise(_TensorImagePerturbation):
@@ -543,8 +558,8 @@ class ImpulseNoise(ImagePerturbation):
     channel decides both: with ``A = round(amount/2 · 2¹⁶)``, the value
     becomes 0 where ``u < A`` and 1 where ``2¹⁵ <= u < 2¹⁵ + A``. The
     replaced set grows with the severity and keeps its pixels (masks nest).
-    The draws are the generator's raw 64-bit outputs, four 16-bit values
-    each (little-endian), so drawing costs a quarter of float draws.
+    The draws are 64-bit draws of the generator, four 16-bit values each
+    (little-endian), so drawing costs a quarter of float draws.
 
     ========  ====  ====  ====  ====  ====
     severity  1     2     3     4     5
@@ -562,7 +577,7 @@ class ImpulseNoise(ImagePerturbation):
         n, a, b, c = X.shape
         shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
         count = math.prod(shape)
-        raw = rng.bit_generator.random_raw(-(-count // 4)).astype("<u8", copy=False)
+        raw = _uint64(rng, -(-count // 4))
         return raw.view("<u2")[:count].astype(np.uint16, copy=False).reshape(shape)
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
@@ -1090,7 +1105,8 @@ class JpegCompression(ImagePerturbation):
     ImageNet-C's ``jpeg_compression``: each image is rounded to 8 bits,
     encoded at the quality below (4:2:0 chroma subsampling, as Pillow's
     default) and decoded. The default ``codec="opencv"`` runs OpenCV's
-    libjpeg-turbo image by image, converting cache-sized chunks of the batch
+    libjpeg-turbo image by image (large images shared by the thread pool),
+    converting cache-sized chunks of the batch
     to 8-bit BGR on the way in and back on the way out; its round trip is bit
     for bit Pillow's. ``codec="pillow"`` runs Pillow itself: the whole batch
     is quantised and laid out as 8-bit HWC in one vectorised step, then the
@@ -1137,7 +1153,8 @@ class JpegCompression(ImagePerturbation):
             one = _jpeg_roundtrip
         quality = round(_interp(s, 100.0, self.TABLE))
         # quantise on the contiguous array, then move the 8-bit copy (4× smaller) to HWC
-        u8 = np.rint(X * 255.0).astype(np.uint8)
+        xs = X if X.dtype.itemsize >= 4 else X.astype(np.float32)  # float16 rounds badly
+        u8 = np.rint(xs * 255.0).astype(np.uint8)
         if self.layout == "NCHW":
             u8 = u8.transpose(0, 2, 3, 1)
         u8 = np.ascontiguousarray(u8)
@@ -1183,7 +1200,8 @@ class JpegCompression(ImagePerturbation):
 
         def work(i: int, hi: int) -> None:
             sl = slice(i, hi)
-            u8 = np.rint(X[sl] * X.dtype.type(255.0)).astype(np.uint8)
+            xs = X[sl] if X.dtype.itemsize >= 4 else X[sl].astype(np.float32)
+            u8 = np.rint(xs * xs.dtype.type(255.0)).astype(np.uint8)
             if nchw:
                 u8 = u8.transpose(0, 2, 3, 1)
             u8 = np.ascontiguousarray(u8[..., ::-1] if colour else u8)  # OpenCV's BGR
@@ -1208,8 +1226,11 @@ class Pixelate(_CvImagePerturbation):
     """Pixelation: downscale by a factor f with a box filter, then upscale back (nearest).
 
     ImageNet-C's ``pixelate`` (Pillow's BOX down, NEAREST up; the small
-    size is ``int(f·side)``, at least 1). Fractional severities interpolate
-    f from 1.
+    size is ``int(f·side)``, at least 1). Ours averages by area (OpenCV's
+    ``INTER_AREA``: at fractional factors a source pixel counts by the part of
+    it inside the window, where Pillow counts it whole when its centre is
+    inside) and upscales by pixel centres (``INTER_NEAREST_EXACT``).
+    Fractional severities interpolate f from 1.
 
     ========  ===  ===  ===  ===  ====
     severity  1    2    3    4    5
@@ -1218,7 +1239,7 @@ class Pixelate(_CvImagePerturbation):
     """
 
     name = "pixelate"
-    version = 2  # 2: OpenCV resampling (1/32-pixel bilinear steps)
+    version = 2  # 2: OpenCV area and nearest-exact resampling (exact ties break apart)
     interleave_small = True
     TABLE: ClassVar[tuple[float, ...]] = (0.6, 0.5, 0.4, 0.3, 0.25)
 
@@ -1229,7 +1250,7 @@ class Pixelate(_CvImagePerturbation):
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
-        # OpenCV's area resampling is Pillow's BOX; NEAREST_EXACT picks pixel centres.
+        # area-weighted box down; NEAREST_EXACT up picks pixel centres.
         # Planes are merged for the (area) downscale, the small result split again.
         a = cv2.merge(srcs) if len(srcs) > 1 else srcs[0]
         small = cv2.resize(a, plan, interpolation=cv2.INTER_AREA)
