@@ -191,20 +191,18 @@ class UniformGradientNoise(GradientPerturbation):
         return draw(_uniform_unit_variance, 0), strength
 
 
-def _exponential(buf: torch.Tensor, gen: torch.Generator) -> None:
-    # Exp(1) as −log(1 − U), U in [0, 1): finite (a clamp guards rounding in low precision).
-    one_minus = 1.0 - torch.finfo(buf.dtype).eps
-    buf.uniform_(generator=gen).clamp_(max=one_minus).neg_().log1p_().neg_()
-
-
-def _random_sign(buf: torch.Tensor, gen: torch.Generator) -> None:
-    buf.uniform_(generator=gen).lt_(0.5).mul_(2).sub_(1)
+def _laplace(buf: torch.Tensor, gen: torch.Generator) -> None:
+    """Laplace(0, 1) by the inverse CDF of one uniform: −sign(v)·log(1 − 2|v|), v = U − ½."""
+    one_minus = 1.0 - torch.finfo(buf.dtype).eps  # keeps the logarithm finite
+    buf.uniform_(generator=gen).sub_(0.5)
+    mag = buf.abs().mul_(2.0).clamp_(max=one_minus).neg_().log1p_().neg_()
+    torch.copysign(mag, buf, out=buf)
 
 
 class LaplaceGradientNoise(GradientPerturbation):
     """Additive Laplace gradient noise, scale σ/√2: standard deviation σ, heavier tails.
 
-    Drawn as a random sign times an Exp(1) variate (two uniform draws).
+    Drawn by the inverse CDF of one uniform draw per coordinate.
 
     Args:
         sigma: standard deviation of each coordinate of δ.
@@ -218,10 +216,11 @@ class LaplaceGradientNoise(GradientPerturbation):
         self.sigma = sigma
         self.seed = seed
 
+    def additive(self, strength: float) -> tuple[Fill, float]:
+        return _laplace, strength / math.sqrt(2.0)
+
     def delta(self, params, grads, *, strength, draw, state):  # type: ignore[no-untyped-def]
-        e = draw(_exponential, 0)
-        torch._foreach_mul_(e, draw(_random_sign, 1))
-        return e, strength / math.sqrt(2.0)
+        return draw(_laplace, 0), strength / math.sqrt(2.0)
 
 
 class DropGradientNoise(GradientPerturbation):
