@@ -353,22 +353,55 @@ class _CvImagePerturbation(ImagePerturbation):
         _each_chunk(work, x.shape[0], step, parallel=self.threaded and step == 1)
         return out if X.dtype == np.float32 else out.astype(X.dtype)
 
-    def _chunk(
-        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
-    ) -> None:
-        """Corrupt the images ``sl`` of the batch (``src`` → ``dst``), one by one."""
-        for j in range(src.shape[0]):
-            self._image(cv2, _mats(src[j], hwc), _mats(dst[j], hwc), sl.start + j, plan)
-
     @abc.abstractmethod
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
         """What the whole batch shares at ``severity`` (kernels, maps, matrices)."""
 
+    @abc.abstractmethod
+    def _chunk(
+        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
+    ) -> None:
+        """Corrupt the images ``sl`` of the batch, ``src`` → ``dst`` (HWC when ``hwc``)."""
+
+
+class _PerImageCv(_CvImagePerturbation):
+    """An OpenCV corruption computed image by image: subclasses give :meth:`_image`."""
+
+    def _chunk(
+        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
+    ) -> None:
+        for j in range(src.shape[0]):
+            self._image(cv2, _mats(src[j], hwc), _mats(dst[j], hwc), sl.start + j, plan)
+
+    @abc.abstractmethod
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
         """Write image ``i``'s corruption of each OpenCV matrix in ``srcs`` into ``dsts``."""
-        raise NotImplementedError  # pragma: no cover - subclasses give _image or _chunk
+
+
+class _HsvPerturbation(_CvImagePerturbation):
+    """A per-pixel change in OpenCV's float HSV (hue in degrees, S and V in [0, 1]).
+
+    A chunk of interleaved images is one tall image (the change is per pixel):
+    RGB → HSV, :meth:`_adjust`, HSV → RGB. With S and V kept in [0, 1] the
+    result stays in [0, V], so no clip pass is needed. A grey pixel has hue 0.
+    """
+
+    needs_rgb = True
+    interleaved = True
+    in_range = True
+
+    def _chunk(
+        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
+    ) -> None:
+        hsv = cv2.cvtColor(src.reshape(-1, src.shape[2], 3), cv2.COLOR_RGB2HSV)
+        self._adjust(hsv.reshape(src.shape[0], -1, 3), sl, plan)
+        cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=dst.reshape(hsv.shape))
+
+    @abc.abstractmethod
+    def _adjust(self, hsv: np.ndarray, sl: slice, plan: Any) -> None:
+        """Change ``hsv`` (images ``sl``, shape (k, pixels, 3)) in place."""
 
 
 def _mats(img: np.ndarray, hwc: bool) -> list[np.ndarray]:
@@ -602,7 +635,7 @@ class ImpulseNoise(ImagePerturbation):
 
 # -- blur -------------------------------------------------------------------------------
 @register
-class GaussianBlur(_CvImagePerturbation):
+class GaussianBlur(_PerImageCv):
     """Gaussian blur of standard deviation σ pixels (edges repeated, kernel truncated at 4σ).
 
     ImageNet-C's ``gaussian_blur`` (scikit-image's ``gaussian``). σ is in
@@ -655,7 +688,7 @@ def _disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
 
 
 @register
-class DefocusBlur(_CvImagePerturbation):
+class DefocusBlur(_PerImageCv):
     """Defocus: convolution with an anti-aliased disk of radius r pixels (edges mirrored).
 
     ImageNet-C's ``defocus_blur``: a disk of radius r, smoothed by a small
@@ -721,7 +754,7 @@ def _motion_kernels(angles_deg: np.ndarray, radius: float, sigma: float) -> tupl
 
 
 @register
-class MotionBlur(_CvImagePerturbation):
+class MotionBlur(_PerImageCv):
     """Camera shake: a one-sided streak of length 2r pixels at a random angle per image.
 
     ImageNet-C's ``motion_blur`` (``imagecorruptions``' version): the image
@@ -859,7 +892,7 @@ class Contrast(_TensorImagePerturbation):
 
 
 @register
-class Saturation(_CvImagePerturbation):
+class Saturation(_HsvPerturbation):
     """Colour saturation: HSV ``S' = clip(a·S + b, 0, 1)``, hue and value kept.
 
     ImageNet-C's ``saturate`` is not monotone: its severities 1–2 desaturate
@@ -880,7 +913,6 @@ class Saturation(_CvImagePerturbation):
 
     name = "saturation"
     version = 1
-    needs_rgb = True
     unit = (
         "severity 1–5 (ImageNet-C's saturate rows, reordered to be monotone; 0 is the "
         "identity; fractions interpolate)"
@@ -908,31 +940,23 @@ class Saturation(_CvImagePerturbation):
         self.direction = direction
         self.layout = layout
 
-    interleaved = True
-    in_range = True  # HSV -> RGB with S and V in [0, 1] stays in [0, V]
-
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
         table = self.UP if self.direction == "up" else self.DOWN
         a = _interp(severity, 1.0, [t[0] for t in table])
         b = _interp(severity, 0.0, [t[1] for t in table])
         return np.float32(a), np.float32(b)
 
-    def _chunk(
-        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
-    ) -> None:
+    def _adjust(self, hsv: np.ndarray, sl: slice, plan: Any) -> None:
         a, b = plan
-        # per pixel: OpenCV's float HSV (S in [0, 1]); grey pixels have hue 0 (red)
-        hsv = cv2.cvtColor(src.reshape(-1, src.shape[2], 3), cv2.COLOR_RGB2HSV)
         sat = hsv[..., 1]
         sat *= a
         if b:
             sat += b
         np.clip(sat, 0.0, 1.0, out=sat)
-        cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=dst.reshape(hsv.shape))
 
 
 @register
-class HueShift(_CvImagePerturbation):
+class HueShift(_HsvPerturbation):
     """Hue rotation by ±δ degrees on the HSV colour wheel, saturation and value kept.
 
     Not in ImageNet-C. The sign is drawn per image (``direction="both"``,
@@ -948,7 +972,6 @@ class HueShift(_CvImagePerturbation):
     name = "hue_shift"
     version = 1
     stochastic = True
-    needs_rgb = True
     unit = "severity 1–5 on perturbkit's table (hue rotation in degrees; 0 is the identity)"
     _constraints: ClassVar[dict[str, Any]] = {
         "layout": OneOf(LAYOUTS),
@@ -963,24 +986,15 @@ class HueShift(_CvImagePerturbation):
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return _uniform_per_image(X, rng)
 
-    interleaved = True
-    in_range = True  # HSV -> RGB with S and V in [0, 1] stays in [0, V]
-
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
         delta = _interp(severity, 0.0, self.TABLE)
         sign = _signs(params, self.direction, "positive", "negative").numpy()
         # as a shift in [0, 360): OpenCV's HSV -> RGB wraps hues up to 720, not below 0
         return np.mod(sign * delta, 360.0).astype(np.float32)
 
-    def _chunk(
-        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
-    ) -> None:
-        # OpenCV's float HSV: hue in degrees
-        k = src.shape[0]
-        hsv = cv2.cvtColor(src.reshape(-1, src.shape[2], 3), cv2.COLOR_RGB2HSV)
-        hue = hsv.reshape(k, -1, 3)[..., 0]
+    def _adjust(self, hsv: np.ndarray, sl: slice, plan: Any) -> None:
+        hue = hsv[..., 0]
         hue += plan[sl, None]
-        cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=dst.reshape(hsv.shape))
 
 
 def _blackbody_rgb(kelvin: np.ndarray) -> np.ndarray:
@@ -1222,7 +1236,7 @@ class JpegCompression(ImagePerturbation):
 
 
 @register
-class Pixelate(_CvImagePerturbation):
+class Pixelate(_PerImageCv):
     """Pixelation: downscale by a factor f with a box filter, then upscale back (nearest).
 
     ImageNet-C's ``pixelate`` (Pillow's BOX down, NEAREST up; the small
@@ -1267,7 +1281,7 @@ def _pixel_grid(h: int, w: int) -> tuple[Any, Any]:
     return np.meshgrid(ys, xs, indexing="ij")
 
 
-class _Affine(_CvImagePerturbation):
+class _Affine(_PerImageCv):
     """Rotation, zoom or translation about the centre: bilinear, mirrored edges.
 
     OpenCV's ``warpAffine`` samples at 1/32-pixel steps (its fixed-point
@@ -1403,7 +1417,7 @@ class Zoom(_Affine):
 
 
 @register
-class LensDistortion(_CvImagePerturbation):
+class LensDistortion(_PerImageCv):
     """Radial lens distortion: barrel (k > 0) or pincushion (k < 0), mirrored edges.
 
     Not in ImageNet-C. Output pixel at normalised radius r (1 at the corners)
@@ -1459,7 +1473,7 @@ class LensDistortion(_CvImagePerturbation):
 
 
 @register
-class ElasticTransform(_CvImagePerturbation):
+class ElasticTransform(_PerImageCv):
     """Elastic deformation: a smooth random displacement field, bilinear, mirrored edges.
 
     ImageNet-C's ``elastic_transform`` (``imagecorruptions``' version):
