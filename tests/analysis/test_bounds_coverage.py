@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _bounds_helpers import Bounded, Linear, Ridge, TinyNet, miss_limits, rng
-from scipy import special
+from _bounds_helpers import (
+    Bounded,
+    Linear,
+    TinyNet,
+    honest_dataset_half_width,
+    miss_limits,
+    rng,
+)
 
 from perturbkit.analysis.bounds import robustness_curve
 
@@ -175,39 +181,10 @@ def test_qmc_dataset_half_width_is_honest_and_narrower_than_mc_on_a_smooth_model
     seeds (neither conservative nor optimistic); and at the same K draws per
     point, the median QMC half-width is well under MC's (measured 0.43×).
     """
-    X, y = Ridge.data(50, 0)
-    dev, mse = Ridge.dataset_truth(X, y, SIGMA)
-    reps, n_draws = 400, 64
-    lo, hi = miss_limits(reps, ALPHA, asymptotic=True)
-    half = {}
-    for sampler in ("qmc", "mc"):
-        est, se, miss = [], [], np.zeros(2, dtype=int)
-        for rep in range(reps):
-            c = robustness_curve(
-                Ridge.f,
-                X,
-                y,
-                levels=[SIGMA],
-                relative=False,
-                sampler=sampler,
-                n_draws=n_draws,
-                confidence=1 - ALPHA,
-                target="dataset",
-                seed=rep,
-            )
-            t = c.table
-            q = special.stdtrit(50 * (c.meta["n_replicates"] - 1), 1 - ALPHA)
-            est.append([t.deviation[0], t.mse[0]])
-            se.append(
-                [(t.deviation_upper[0] - t.deviation[0]) / q, (t.mse_upper[0] - t.mse[0]) / q]
-            )
-            miss += [t.deviation_upper[0] < dev, t.mse_upper[0] < mse]
-        assert (lo <= miss).all() and (miss <= hi).all(), (sampler, miss, lo, hi)
-        E, S = np.array(est), np.array(se)
-        # 400 seeds estimate the spread to about ±4%: the implied standard error must match it.
-        honesty = np.sqrt((S**2).mean(axis=0)) / E.std(axis=0, ddof=1)
-        assert ((0.85 < honesty) & (honesty < 1.18)).all(), (sampler, honesty)
-        half[sampler] = np.median(S, axis=0) * q
+    half = {
+        sampler: honest_dataset_half_width(sampler, SIGMA, reps=400, n_draws=64, alpha=ALPHA)
+        for sampler in ("qmc", "mc")
+    }
     assert (half["qmc"] < 0.6 * half["mc"]).all(), half
 
 

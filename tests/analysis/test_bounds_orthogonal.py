@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _bounds_helpers import Linear, Ridge, miss_limits
+from _bounds_helpers import Linear, honest_dataset_half_width
 from scipy import special, stats
 
 from perturbkit.analysis.bounds import orthogonal_replicates, robustness_curve
@@ -182,38 +182,9 @@ def test_half_width_is_honest_and_far_narrower_than_mc_on_a_smooth_model() -> No
     its median half-width is under half of Monte Carlo's for the deviation
     (measured 0.33×) and under 0.6× for the MSE (measured 0.47×), at 32 draws.
     """
-    sigma = 0.1
-    X, y = Ridge.data(50, 0)
-    dev, mse = Ridge.dataset_truth(X, y, sigma)
-    reps, n_draws = 400, 32
-    lo, hi = miss_limits(reps, ALPHA, asymptotic=True)
-    half = {}
-    for sampler in ("orthogonal", "mc"):
-        est, se, miss = [], [], np.zeros(2, dtype=int)
-        for rep in range(reps):
-            c = robustness_curve(
-                Ridge.f,
-                X,
-                y,
-                levels=[sigma],
-                relative=False,
-                sampler=sampler,
-                n_draws=n_draws,
-                confidence=1 - ALPHA,
-                target="dataset",
-                seed=rep,
-            )
-            t = c.table
-            q = special.stdtrit(50 * (c.meta["n_replicates"] - 1), 1 - ALPHA)
-            est.append([t.deviation[0], t.mse[0]])
-            se.append(
-                [(t.deviation_upper[0] - t.deviation[0]) / q, (t.mse_upper[0] - t.mse[0]) / q]
-            )
-            miss += [t.deviation_upper[0] < dev, t.mse_upper[0] < mse]
-        assert (lo <= miss).all() and (miss <= hi).all(), (sampler, miss, lo, hi)
-        E, S = np.array(est), np.array(se)
-        honesty = np.sqrt((S**2).mean(axis=0)) / E.std(axis=0, ddof=1)
-        assert ((0.85 < honesty) & (honesty < 1.18)).all(), (sampler, honesty)
-        half[sampler] = np.median(S, axis=0) * q
+    half = {
+        sampler: honest_dataset_half_width(sampler, 0.1, reps=400, n_draws=32, alpha=ALPHA)
+        for sampler in ("orthogonal", "mc")
+    }
     ratio = half["orthogonal"] / half["mc"]
     assert ratio[0] < 0.5 and ratio[1] < 0.6, ratio
