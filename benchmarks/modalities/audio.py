@@ -52,13 +52,12 @@ import argparse
 import json
 import math
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from _peers import Peer, ensure_peer_venv, interleave, serve
 
 HERE = Path(__file__).resolve().parent
 SR = 16000
@@ -182,59 +181,7 @@ def peer_serve(spec_path: str) -> None:
     for name, aug in augs.items():
         np.random.seed(0)  # noqa: NPY002 - the peer's own process; audiomentations draws from it
         report[name] = {"augmenter": type(aug).__name__, **fidelity(X, run(name))}
-    print(json.dumps(report), flush=True)
-    for line in sys.stdin:
-        name = line.strip()
-        if name == "quit":
-            break
-        t0 = time.perf_counter()
-        run(name)
-        print(time.perf_counter() - t0, flush=True)
-
-
-class Peer:
-    """The peer interpreter, serving one timed run per request, so timings interleave."""
-
-    def __init__(self, python: Path, spec: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [str(python), __file__, "--serve", str(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.report = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-    def time(self, name: str) -> float:
-        self.proc.stdin.write(name + "\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        return float(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.proc.stdin.write("quit\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        self.proc.wait(timeout=60)
-
-
-def interleave(ours: Any, peer: Any, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Alternate one run of ours and one of the peer's, ``repeats`` times after a warm-up."""
-    import gc
-
-    ours()
-    peer()
-    a, b = [], []
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - t0)
-        b.append(peer())
-    return _summary(a), _summary(b)
-
-
-def _summary(times: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {"median": statistics.median(times), "iqr": q[2] - q[0], "n": len(times)}
+    serve(report, run)
 
 
 # -- the main side ------------------------------------------------------------------------
@@ -248,15 +195,6 @@ def clips(n: int, seed: int = 0) -> Any:
     x = x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t + gen.uniform(0, 6.3, (n, 1))))
     x = x + 0.01 * gen.standard_normal(x.shape)
     return (0.5 * x / np.abs(x).max(axis=1, keepdims=True)).astype(np.float32)
-
-
-def ensure_peer_venv(path: Path) -> Path:
-    python = path / "bin" / "python"
-    if not python.exists():
-        print(f"making the peer venv {path} ({', '.join(PEER_PINS)}) …", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PINS], check=True)
-    return python
 
 
 def main() -> None:
@@ -288,7 +226,7 @@ def main() -> None:
         spec, data = Path(tmp) / "spec.json", Path(tmp) / "clips.npy"
         np.save(data, X)
         spec.write_text(json.dumps({"clips": str(data)}))
-        peer = Peer(ensure_peer_venv(args.peer_venv), spec, env)
+        peer = Peer(__file__, ensure_peer_venv(args.peer_venv, PEER_PINS), spec, env)
         try:
             print(
                 f"{n} clips of 1 s at {SR} Hz; audiomentations "

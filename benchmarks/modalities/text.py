@@ -43,13 +43,12 @@ import argparse
 import json
 import math
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from _peers import Peer, ensure_peer_venv, interleave, serve
 
 HERE = Path(__file__).resolve().parent
 PEER_PINS = ["nlpaug==1.1.11"]
@@ -68,11 +67,6 @@ N_FIDELITY = 300
 
 
 # -- shared helpers (standard library only: the peer runs them too) ---------------------
-def _summary(times: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {"median": statistics.median(times), "iqr": q[2] - q[0], "n": len(times)}
-
-
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions), two rows at a time."""
     if len(a) < len(b):
@@ -111,54 +105,7 @@ def peer_serve(spec_path: str) -> None:
             "augmenter": f"{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})",
             "change": change(sentences[:N_FIDELITY], sample),
         }
-    print(json.dumps(report), flush=True)
-    for line in sys.stdin:
-        name = line.strip()
-        if name == "quit":
-            break
-        t0 = time.perf_counter()
-        augs[name].augment(sentences)
-        print(time.perf_counter() - t0, flush=True)
-
-
-class Peer:
-    """The peer interpreter, serving one timed run per request, so timings interleave."""
-
-    def __init__(self, python: Path, spec: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [str(python), __file__, "--serve", str(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.report = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-    def time(self, name: str) -> float:
-        self.proc.stdin.write(name + "\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        return float(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.proc.stdin.write("quit\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        self.proc.wait(timeout=60)
-
-
-def interleave(ours: Any, peer: Any, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Alternate one run of ours and one of the peer's, ``repeats`` times after a warm-up."""
-    import gc
-
-    ours()
-    peer()
-    a, b = [], []
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - t0)
-        b.append(peer())
-    return _summary(a), _summary(b)
+    serve(report, lambda name: augs[name].augment(sentences))
 
 
 # -- the main side ------------------------------------------------------------------------
@@ -178,15 +125,6 @@ def corpus(n: int) -> tuple[list[str], str]:
                     seen.setdefault(s, None)
     lines = list(seen)
     return [lines[i % len(lines)] for i in range(n)], f"chatterbot-corpus english ({len(lines)})"
-
-
-def ensure_peer_venv(path: Path) -> Path:
-    python = path / "bin" / "python"
-    if not python.exists():
-        print(f"making the peer venv {path} ({', '.join(PEER_PINS)}) …", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PINS], check=True)
-    return python
 
 
 def floor_codec(sentences: list[str]) -> list[str]:
@@ -238,7 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "spec.json"
         spec.write_text(json.dumps({"sentences": sentences}))
-        peer = Peer(ensure_peer_venv(args.peer_venv), spec, env)
+        peer = Peer(__file__, ensure_peer_venv(args.peer_venv, PEER_PINS), spec, env)
         try:
             print(
                 f"{n} sentences, {source}; nlpaug {peer.report['nlpaug']}; "
