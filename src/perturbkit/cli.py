@@ -79,6 +79,17 @@ StoreOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+AllowPickleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Load a .pkl/.joblib model, which runs code when loaded: only files you trust.",
+    ),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="Root seed (default: drawn and shown).", show_default=False),
+]
 
 
 # -- output helpers -----------------------------------------------------------------------
@@ -303,13 +314,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    allow_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--allow-pickle",
-            help="Load a .pkl/.joblib model, which runs code when loaded: only files you trust.",
-        ),
-    ] = False,
+    allow_pickle: AllowPickleOpt = False,
     trust: Annotated[
         list[str] | None,
         typer.Option(
@@ -924,10 +929,7 @@ def bound(
         bool,
         typer.Option("--simultaneous", help="All levels' bounds hold at once (Bonferroni)."),
     ] = False,
-    seed: Annotated[
-        int | None,
-        typer.Option("--seed", help="Root seed (default: drawn and shown).", show_default=False),
-    ] = None,
+    seed: SeedOpt = None,
     task: Annotated[
         str | None,
         typer.Option(
@@ -958,13 +960,7 @@ def bound(
         typer.Option("--csv", help="Write the curve's table as CSV.", show_default=False),
     ] = None,
     json_out: JsonOpt = False,
-    allow_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--allow-pickle",
-            help="Load a .pkl/.joblib model, which runs code when loaded: only files you trust.",
-        ),
-    ] = False,
+    allow_pickle: AllowPickleOpt = False,
 ) -> None:
     """Robustness curve: the model's error under random input noise, with upper bounds.
 
@@ -1195,10 +1191,7 @@ def certify_command(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option("--seed", help="Root seed (default: drawn and shown).", show_default=False),
-    ] = None,
+    seed: SeedOpt = None,
     task: Annotated[
         str | None,
         typer.Option(
@@ -1208,13 +1201,7 @@ def certify_command(
         ),
     ] = None,
     json_out: JsonOpt = False,
-    allow_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--allow-pickle",
-            help="Load a .pkl/.joblib model, which runs code when loaded: only files you trust.",
-        ),
-    ] = False,
+    allow_pickle: AllowPickleOpt = False,
 ) -> None:
     """Certified L2 robustness of a classifier by randomized smoothing (Cohen et al. 2019).
 
