@@ -1118,15 +1118,13 @@ class JpegCompression(ImagePerturbation):
 
     ImageNet-C's ``jpeg_compression``: each image is rounded to 8 bits,
     encoded at the quality below (4:2:0 chroma subsampling, as Pillow's
-    default) and decoded. The default ``codec="opencv"`` runs OpenCV's
-    libjpeg-turbo image by image (large images shared by the thread pool),
-    converting cache-sized chunks of the batch
-    to 8-bit BGR on the way in and back on the way out; its round trip is bit
-    for bit Pillow's. ``codec="pillow"`` runs Pillow itself: the whole batch
-    is quantised and laid out as 8-bit HWC in one vectorised step, then the
-    images are encoded and decoded on a thread pool (libjpeg releases the
-    GIL; one task per image, ``os.cpu_count()`` threads; serially below
-    64×64 pixels), and stacked back. Fractional
+    default) and decoded. Batching: cache-sized chunks of the batch are
+    rounded to 8 bits and laid out as HWC in vectorised steps, their images
+    encoded and decoded one by one, and written back (large images shared by
+    the thread pool of OpenCV's thread count). The default ``codec="opencv"``
+    runs OpenCV's libjpeg-turbo (decoding with simplejpeg when installed):
+    its round trip is bit for bit Pillow's. ``codec="pillow"`` runs Pillow
+    itself. Fractional
     severities interpolate the quality (100 at severity 0) and round it to
     an integer.
 
@@ -1157,82 +1155,64 @@ class JpegCompression(ImagePerturbation):
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
             return X.copy()
-        if self.codec == "opencv":
-            return self._opencv(X, round(_interp(s, 100.0, self.TABLE)))
-        if self.codec == "simplejpeg":
-            require("simplejpeg", feature="JpegCompression(codec='simplejpeg')")
-            one = _jpeg_simplejpeg
-        else:
-            require("PIL", feature="JpegCompression")
-            one = _jpeg_roundtrip
         quality = round(_interp(s, 100.0, self.TABLE))
-        # quantise on the contiguous array, then move the 8-bit copy (4× smaller) to HWC
-        xs = X if X.dtype.itemsize >= 4 else X.astype(np.float32)  # float16 rounds badly
-        u8 = np.rint(xs * 255.0).astype(np.uint8)
-        if self.layout == "NCHW":
-            u8 = u8.transpose(0, 2, 3, 1)
-        u8 = np.ascontiguousarray(u8)
-        workers = max(1, min(os.cpu_count() or 1, u8.shape[0]))
-        if workers == 1 or u8[0].size < 64 * 64 * 3:  # small images: threads cost more
-            decoded = [one(img, quality) for img in u8]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                decoded = list(pool.map(lambda img: one(img, quality), u8))
-        dec = np.stack(decoded)
-        if self.layout == "NCHW":
-            dec = np.ascontiguousarray(dec.transpose(0, 3, 1, 2))
-        out = np.empty(X.shape, dtype=X.dtype)
-        np.divide(dec, X.dtype.type(255.0), out=out, dtype=X.dtype)
-        return out
-
-    def _opencv(self, X: np.ndarray, quality: int) -> np.ndarray:
-        """OpenCV's codec, chunk by chunk in cache: 8-bit BGR HWC in, decoded, back."""
-        cv2 = _cv2()
-        decode = _jpeg_decoder(cv2)
         nchw = self.layout == "NCHW"
         colour = (X.shape[1] if nchw else X.shape[3]) == 3
-        flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
         out = np.empty(X.shape, dtype=X.dtype)
         step = max(1, _CHUNK_ELEMENTS // X[0].size)
-        if step == 1 and nchw and colour and X.dtype == np.float32:
-            # large images: OpenCV's vectorised 8-bit conversion (rounds half to even,
-            # as np.rint), merge in BGR order and split, all in cache
-
-            def one(lo: int, hi: int) -> None:
-                img = X[lo]
-                bgr = cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in img[::-1]])
-                ok, buf = cv2.imencode(".jpg", bgr, flags)
-                if not ok:  # pragma: no cover - libjpeg refuses nothing 8-bit
-                    raise DataError(f"{type(self).__name__}: OpenCV refused image {lo}.")
-                for plane, dst in zip(cv2.split(decode(buf, bgr.shape)), out[lo, ::-1]):
-                    np.divide(plane, 255.0, out=dst, dtype=np.float32)
-
-            _each_chunk(one, X.shape[0], 1)
+        if self.codec == "opencv" and step == 1 and nchw and colour and X.dtype == np.float32:
+            self._opencv_planes(X, quality, out)
             return out
+        one, bgr = self._codec(quality)
 
-        def work(i: int, hi: int) -> None:
-            sl = slice(i, hi)
-            xs = X[sl] if X.dtype.itemsize >= 4 else X[sl].astype(np.float32)
-            u8 = np.rint(xs * xs.dtype.type(255.0)).astype(np.uint8)
+        def work(lo: int, hi: int) -> None:  # quantise, lay out as 8-bit HWC, code, back
+            xs = X[lo:hi] if X.dtype.itemsize >= 4 else X[lo:hi].astype(np.float32)
+            u8 = np.rint(xs * xs.dtype.type(255.0)).astype(np.uint8)  # float16 rounds badly
             if nchw:
                 u8 = u8.transpose(0, 2, 3, 1)
-            u8 = np.ascontiguousarray(u8[..., ::-1] if colour else u8)  # OpenCV's BGR
-            dec = np.empty_like(u8)
-            for j, img in enumerate(u8):
-                ok, buf = cv2.imencode(".jpg", img, flags)
-                if not ok:  # pragma: no cover - libjpeg refuses nothing 8-bit
-                    raise DataError(
-                        f"{type(self).__name__}: OpenCV could not encode image {i + j}."
-                    )
-                dec[j] = decode(buf, img.shape)
-            if colour:
+            u8 = np.ascontiguousarray(u8[..., ::-1] if bgr and colour else u8)
+            dec = np.stack([one(img) for img in u8])
+            if bgr and colour:
                 dec = dec[..., ::-1]
-            np.divide(dec.transpose(0, 3, 1, 2) if nchw else dec, 255.0, out=out[sl], dtype=X.dtype)
+            dec = dec.transpose(0, 3, 1, 2) if nchw else dec
+            np.divide(dec, 255.0, out=out[lo:hi], dtype=out.dtype)
 
         _each_chunk(work, X.shape[0], step, parallel=step == 1)
         return out
+
+    def _codec(self, quality: int) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
+        """One image's 8-bit HWC round trip, and whether it takes BGR (OpenCV's order)."""
+        if self.codec == "pillow":
+            require("PIL", feature="JpegCompression(codec='pillow')")
+            return functools.partial(_jpeg_roundtrip, quality=quality), False
+        if self.codec == "simplejpeg":
+            require("simplejpeg", feature="JpegCompression(codec='simplejpeg')")
+            return functools.partial(_jpeg_simplejpeg, quality=quality), False
+        cv2 = _cv2()
+        decode = _jpeg_decoder(cv2)
+        flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
+
+        def one(img: np.ndarray) -> np.ndarray:
+            ok, buf = cv2.imencode(".jpg", img, flags)
+            if not ok:  # pragma: no cover - libjpeg refuses nothing 8-bit
+                raise DataError(f"{type(self).__name__}: OpenCV refused an image.")
+            return decode(buf, img.shape)
+
+        return one, True
+
+    def _opencv_planes(self, X: np.ndarray, quality: int, out: np.ndarray) -> None:
+        """Large float32 NCHW RGB images, one per task: OpenCV's vectorised 8-bit
+        conversion (rounds half to even, as np.rint), merged in BGR order and split,
+        all in cache."""
+        cv2 = _cv2()
+        one, _ = self._codec(quality)
+
+        def work(lo: int, hi: int) -> None:
+            bgr = cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in X[lo, ::-1]])
+            for plane, dst in zip(cv2.split(one(bgr)), out[lo, ::-1], strict=True):
+                np.divide(plane, 255.0, out=dst, dtype=np.float32)
+
+        _each_chunk(work, X.shape[0], 1)
 
 
 @register
