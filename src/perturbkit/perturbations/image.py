@@ -200,11 +200,12 @@ class ImagePerturbation(Perturbation):
 
 
 class _TensorImagePerturbation(ImagePerturbation):
-    """A corruption computed on float32 NCHW torch chunks: subclasses give :meth:`_apply`.
+    """A corruption computed on float32 NCHW torch chunks: subclasses give :meth:`_write`.
 
-    ``apply`` converts the batch chunk by chunk, calls ``_apply`` (whose input may
+    ``apply`` converts the batch chunk by chunk, calls ``_write`` (whose input may
     share memory with the caller's array: never write it), clips to [0, 1] and
-    writes back in the caller's layout and dtype.
+    writes back in the caller's layout and dtype: straight into the output when
+    that is float32 NCHW, else through a float32 NCHW chunk.
     """
 
     # -- the transform --------------------------------------------------------------
@@ -224,26 +225,16 @@ class _TensorImagePerturbation(ImagePerturbation):
                 sl = slice(i, i + step)
                 x = self._to_torch(X[sl])
                 dst = torch.from_numpy(out[sl])
-                if direct:
-                    self._write(x, _rows(params, sl), s, dst)
-                    dst.clamp_(0.0, 1.0)
-                    continue
-                y = self._apply(x, _rows(params, sl), s)
-                if y.data_ptr() == x.data_ptr():
-                    y = y.clone()
-                y = y.clamp_(0.0, 1.0)
-                if self.layout == "NHWC":
-                    dst = dst.permute(0, 3, 1, 2)
-                dst.copy_(y)
+                y = dst if direct else torch.empty_like(x, memory_format=torch.contiguous_format)
+                self._write(x, _rows(params, sl), s, y)
+                y.clamp_(0.0, 1.0)
+                if not direct:
+                    dst.copy_(y.permute(0, 2, 3, 1) if self.layout == "NHWC" else y)
         return out
 
-    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
-        """Write ``_apply``'s result into ``dst`` (float32 NCHW); override to save passes."""
-        dst.copy_(self._apply(x, params, severity))
-
     @abc.abstractmethod
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        """The corruption of one float32 NCHW torch chunk at ``severity``."""
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
+        """Write the corruption of the float32 NCHW chunk ``x`` into ``dst`` (same shape)."""
 
 
 def _cv2() -> Any:
@@ -541,10 +532,6 @@ class ImageGaussianNoise(_PixelNoise):
     version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
     TABLE: ClassVar[tuple[float, ...]] = (0.08, 0.12, 0.18, 0.26, 0.38)
 
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        sigma = _interp(severity, 0.0, self.TABLE)
-        return x + sigma * self._params(params)
-
     def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
         sigma = _interp(severity, 0.0, self.TABLE)
         _torch().add(x, self._params(params), alpha=sigma, out=dst)
@@ -569,10 +556,6 @@ class ShotNoise(_PixelNoise):
     name = "shot_noise"
     version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
     TABLE: ClassVar[tuple[float, ...]] = (60.0, 25.0, 12.0, 5.0, 3.0)
-
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        scale = _interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])
-        return x + scale * x.sqrt() * self._params(params)
 
     def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
         torch = _torch()
@@ -833,14 +816,15 @@ class Brightness(_TensorImagePerturbation):
     version = 1
     TABLE: ClassVar[tuple[float, ...]] = (0.1, 0.2, 0.3, 0.4, 0.5)
 
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
         torch = _torch()
         c = _interp(severity, 0.0, self.TABLE)
         if x.shape[1] == 1:
-            return x + c
+            torch.add(x, c, out=dst)
+            return
         v = x.amax(dim=1, keepdim=True)
         v_new = (v + c).clamp(max=1.0)
-        return torch.where(v > 0, x * (v_new / v.clamp(min=1e-12)), v_new)
+        torch.where(v > 0, x * (v_new / v.clamp(min=1e-12)), v_new, out=dst)
 
 
 @register
@@ -876,12 +860,6 @@ class Contrast(_TensorImagePerturbation):
         else:
             mu = X.reshape(n, -1, X.shape[3]).mean(axis=1, dtype=np.float64)
         return super().apply(X, mu.astype(np.float32), magnitude)
-
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
-        torch = _torch()
-        c = _interp(severity, 1.0, self.TABLE)
-        mu = torch.from_numpy(params)[:, :, None, None]
-        return (x - mu) * c + mu
 
     def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
         torch = _torch()
@@ -1054,14 +1032,14 @@ class ColorTemperature(_TensorImagePerturbation):
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return _uniform_per_image(X, rng)
 
-    def _apply(self, x: Any, params: Any, severity: float) -> Any:
+    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
         torch = _torch()
         d = _interp(severity, 0.0, self.TABLE)
         sign = _signs(params, self.direction, "warm", "cool").numpy().astype(np.float64)
         kelvin = 1e6 / (1e6 / self.REFERENCE_K + sign * d)
         gains = _blackbody_rgb(kelvin) / _blackbody_rgb(np.array([self.REFERENCE_K]))
         gains /= (gains @ np.array([0.299, 0.587, 0.114]))[:, None]
-        return x * torch.from_numpy(gains.astype(np.float32))[:, :, None, None]
+        torch.mul(x, torch.from_numpy(gains.astype(np.float32))[:, :, None, None], out=dst)
 
 
 # -- compression and resolution ---------------------------------------------------------
