@@ -96,11 +96,11 @@ def test_rows_do_not_depend_on_the_batch(name: str, photos: np.ndarray) -> None:
     np.testing.assert_array_equal(whole, np.concatenate(parts))
 
 
-@pytest.mark.parametrize(("n", "size"), [(400, 20), (3, 300)])
+@pytest.mark.parametrize(("n", "size"), [(400, 20), (40, 70), (3, 300)])
 def test_threads_give_the_same_bits(n: int, size: int) -> None:
     """Batch-level work on OpenCV's thread count: one thread or two, the same output.
 
-    Both shapes span several cache-sized chunks (many small images per chunk;
+    Every shape spans several cache-sized chunks (many small images per chunk;
     one large image per chunk), so two threads do share the work.
     """
     cv2 = pytest.importorskip("cv2")

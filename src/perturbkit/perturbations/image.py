@@ -269,9 +269,8 @@ def _each_chunk(
     With ``parallel`` and more than one worker (:func:`_workers`), the chunks
     are shared by a thread pool: OpenCV, simplejpeg and numpy release the GIL,
     and the chunks write disjoint rows, so the result is the same bits as the
-    serial loop. Callers ask for it where a chunk is big work (a large image):
-    on small images the per-image Python overhead holds the GIL, and threads
-    cost more than they save.
+    serial loop. Callers ask for it unless a chunk is many tiny calls whose
+    Python overhead holds the GIL (then threads cost more than they save).
     """
     starts = list(range(0, n, step))
     workers = min(_workers(), len(starts)) if parallel else 1
@@ -303,7 +302,6 @@ class _CvImagePerturbation(ImagePerturbation):
 
     interleaved: ClassVar[bool] = False
     interleave_small: ClassVar[bool] = False  # interleave chunks of several small images
-    threaded: ClassVar[bool] = True  # large images may be shared by threads
     in_range: ClassVar[bool] = False  # True: results cannot leave [0, 1], no clip pass
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
@@ -341,8 +339,18 @@ class _CvImagePerturbation(ImagePerturbation):
                 else:
                     out[sl] = dst.transpose(0, 3, 1, 2)
 
-        _each_chunk(work, x.shape[0], step, parallel=self.threaded and step == 1)
+        _each_chunk(work, x.shape[0], step, parallel=self._threaded(h, w))
         return out if X.dtype == np.float32 else out.astype(X.dtype)
+
+    def _threaded(self, h: int, w: int) -> bool:
+        """Whether the chunks of ``h × w`` images may be shared by the thread pool.
+
+        Yes by default, small images included: a chunk of a few dozen images is
+        enough work (2 threads: 1.3–2.2× on most corruptions at 128×128 and
+        224×224, about even at 32×32; ``benchmarks/modalities/image_threads.py``).
+        Subclasses say no where a chunk is many tiny OpenCV calls.
+        """
+        return True
 
     @abc.abstractmethod
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
@@ -612,7 +620,8 @@ class ImpulseNoise(ImagePerturbation):
             np.copyto(dst, 1.0, where=(ui - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
 
         step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
-        _each_chunk(work, X.shape[0], step, parallel=step == 1)
+        # three numpy passes per chunk: worth threads from ~74×74 RGB images on
+        _each_chunk(work, X.shape[0], step, parallel=X[0].size >= 1 << 14)
         return out
 
 
@@ -755,7 +764,6 @@ class MotionBlur(_PerImageCv):
 
     name = "motion_blur"
     version = 1
-    threaded = False  # dozens of small OpenCV calls per image: threads contend
     interleave_small = True  # one call per small image instead of one per plane
     stochastic = True
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
@@ -773,6 +781,11 @@ class MotionBlur(_PerImageCv):
         radius = _interp(severity, 0.0, [r for r, _ in self.TABLE])
         sigma = _interp(severity, 0.0, [s for _, s in self.TABLE])
         return _motion_kernels(np.asarray(params, np.float64), radius, sigma)
+
+    def _threaded(self, h: int, w: int) -> bool:
+        # shift-add is dozens of scaleAdd calls per image: two threads ran from 0.74× to
+        # 1.44× one (224×224) and 0.75–1.0× (64×64–128×128) on the 2-core machine
+        return h * w < _SHIFT_ADD_PIXELS
 
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
@@ -1155,7 +1168,7 @@ class JpegCompression(ImagePerturbation):
             dec = dec.transpose(0, 3, 1, 2) if nchw else dec
             np.divide(dec, 255.0, out=out[lo:hi], dtype=out.dtype)
 
-        _each_chunk(work, X.shape[0], step, parallel=step == 1)
+        _each_chunk(work, X.shape[0], step)  # the codecs release the GIL
         return out
 
     def _codec(self, quality: int) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
