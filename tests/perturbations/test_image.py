@@ -299,6 +299,21 @@ def test_pixelate_makes_blocks_and_kernels_are_normalised() -> None:
     np.testing.assert_allclose(k.sum(axis=(1, 2)), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pixelate_stacked_batch_is_image_by_image(layout: str, channels: int) -> None:
+    """Several small images go through one tall downscale and two gathers; one image alone
+    through OpenCV's resizes: the same bits, at integer and fractional factors."""
+    p = P.get("pixelate", layout=layout)
+    for h, w in [(5, 7), (20, 23), (32, 32), (33, 47), (64, 64), (97, 131)]:
+        shape = (6, channels, h, w) if layout == "NCHW" else (6, h, w, channels)
+        X = np.random.default_rng(h * w).random(shape).astype(np.float32)
+        for s in (1, 2.5, 3, 5):
+            whole = p(X, s, 0)
+            alone = np.concatenate([p(X[i : i + 1], s, 0) for i in range(6)])
+            np.testing.assert_array_equal(whole, alone, err_msg=f"{h}x{w} severity {s}")
+
+
 def test_geometry_keeps_constant_images_and_the_centre() -> None:
     flat = np.full((2, 3, 9, 9), 0.3)
     for name in ("rotation", "translation", "zoom", "lens_distortion", "elastic_transform"):
