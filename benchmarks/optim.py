@@ -15,7 +15,10 @@ bare base optimizer (so machine noise hits them alike):
 the timing (so drawing costs nothing) and added to the gradients in place
 (``torch._foreach_add_``, one memory pass) before the bare step. Its step
 ratio is what no sampler, however fast, can beat without fusing the noise
-into the base optimizer's own kernels.
+into the base optimizer's own kernels. ``sampler_ns_per_value`` is what drawing
+costs: nanoseconds per float32 normal on one core, for torch's CPU generator
+and for the fastest CPU sampler in this package (numpy's PCG64 through the
+image noise's float32 Box–Muller transform).
 
 Each figure is the median over ``--repeats`` timed calls after a warm-up,
 per step or per iteration (a timed call runs 4 consecutive iterations),
@@ -176,6 +179,37 @@ def bench(widths: list[int], batch: int, repeats: int, bases: list[str]) -> dict
     return out
 
 
+def sampler_costs(n: int = 1 << 20, repeats: int = 15) -> dict[str, float]:
+    """Nanoseconds per standard normal float32 on one core: torch's CPU generator (what the
+    optimizers draw with), and the fastest CPU sampler in this package (numpy's PCG64 through
+    a float32 Box–Muller transform, the image noise's)."""
+    import numpy as np
+
+    from perturbkit.perturbations.image import _standard_normal
+
+    buf = torch.empty(n)
+    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    fns = {
+        "torch_normal": lambda: buf.normal_(generator=gen),
+        "numpy_pcg64_box_muller": lambda: _standard_normal(rng, (n,)),
+    }
+    out = {}
+    for name, fn in fns.items():
+        fn()
+        best = min(_elapsed(fn) for _ in range(repeats))
+        out[name] = best / n * 1e9
+    return out
+
+
+def _elapsed(fn) -> float:  # type: ignore[no-untyped-def]
+    import time
+
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def digests() -> dict[str, str]:
     """Parameters after 5 seeded steps per generator on a small model."""
     widths = [32, 64, 10]
@@ -221,6 +255,7 @@ def main() -> None:
         },
         "results": results,
         "digests": digests(),
+        "sampler_ns_per_value": sampler_costs(),
         "meta": run_metadata(),
     }
     threads = torch.get_num_threads()
@@ -236,6 +271,11 @@ def main() -> None:
                 f"{it['ratio']:8.2f}x [{it['ratio_min']:5.2f}x] "
                 f"({it['median'] * 1e3:7.1f}, {it['iqr'] * 1e3:5.1f})"
             )
+    costs = payload["sampler_ns_per_value"]
+    print(
+        "\none core, ns per float32 normal (fastest of 15 x 2**20): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
+    )
     print()
     for name in ("gaussian",):
         g = results["sgd_momentum"]["iteration"][name]["ratio"]

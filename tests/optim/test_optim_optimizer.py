@@ -284,6 +284,45 @@ def test_a_schedule_that_yields_nan_is_one_clear_line():
     )
 
 
+def test_a_step_whose_schedule_fails_changes_nothing():
+    """The factor is checked before clipping, snapshots and the controller's bookkeeping."""
+    from perturbkit.optim import AdaptiveSchedule, StabilityController
+
+    class Flaky(AdaptiveSchedule):  # observes the loss like any adaptive schedule, then NaN
+        def __call__(self, t: int) -> float:
+            return math.nan if t == 2 else super().__call__(t)
+
+    ps = make_params()
+    stab = StabilityController(clip_norm=1e-3, rollback=True, snapshot_every=1)
+    sched = Flaky(monitor="loss")
+    opt = PerturbedOptimizer(
+        torch.optim.SGD(ps, lr=0.1),
+        GaussianGradientNoise(0.1),
+        schedule=sched,
+        stability=stab,
+        seed=0,
+    )
+    for loss in (1.0, 0.5):
+        for p in ps:
+            p.grad = torch.ones_like(p)
+        opt.step(loss=loss)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    before = (
+        [p.detach().clone() for p in ps],
+        dict(stab.counts),
+        len(stab.events),
+        sched.state_dict(),
+    )
+    with pytest.raises(ParameterError, match="Got nan at step 2"):
+        opt.step(loss=0.25)
+    for p, q in zip(ps, before[0]):
+        torch.testing.assert_close(p.detach(), q)
+        torch.testing.assert_close(p.grad, torch.ones_like(p))  # not clipped
+    assert (dict(stab.counts), len(stab.events), sched.state_dict()) == before[1:]
+    assert opt.n_steps_ == 2
+
+
 def test_a_generator_on_another_device_is_one_clear_line():
     p = torch.nn.Parameter(torch.zeros(3, device="meta"))
     with pytest.raises(ParameterError) as e:

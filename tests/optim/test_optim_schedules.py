@@ -93,6 +93,8 @@ def test_callables_are_schedules_and_their_values_are_checked():
     ("make", "match"),
     [
         (lambda: ExponentialSchedule(gamma=-0.5), "'gamma' parameter of ExponentialSchedule"),
+        (lambda: ExponentialSchedule(gamma=2.0), r"'gamma' .* ExponentialSchedule .* Got 2\.0"),
+        (lambda: StepSchedule(5, gamma=1.5), r"'gamma' parameter of StepSchedule .* Got 1\.5"),
         (lambda: StepSchedule(0), "'step_size' parameter of StepSchedule must be an int"),
         (lambda: CosineSchedule(10, min_factor=2.0), "'min_factor' parameter of CosineSchedule"),
         (lambda: AnnealedSchedule(gamma=math.nan), "'gamma' parameter of AnnealedSchedule"),

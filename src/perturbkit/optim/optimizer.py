@@ -17,7 +17,7 @@ from perturbkit.exceptions import ParameterError
 from perturbkit.optim._streams import TorchStreams, Workspace
 from perturbkit.optim._wrapper import WrappedOptimizer, check_base, clone_state, loss_value
 from perturbkit.optim.generators import GradientPerturbation
-from perturbkit.optim.schedules import Schedule, as_schedule, checked_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
 from perturbkit.optim.stability import StabilityController
 
 __all__ = ["PerturbedOptimizer"]
@@ -205,6 +205,9 @@ class PerturbedOptimizer(WrappedOptimizer):
                     stab.log(t, "rollback", to_step=self._snap["step"])
                 self.n_steps_ += 1
                 return
+        # the schedule's factor first: a bad value raises before anything else has changed
+        factor = observed_factor(sched, t, owner=_OWNER, loss=value, grad_norm=grad_norm)
+        if stab is not None:
             stab.on_good(value)
             if (
                 stab.rollback
@@ -212,12 +215,7 @@ class PerturbedOptimizer(WrappedOptimizer):
                 and (self._snap is None or t - self._snap["step"] >= int(stab.snapshot_every))
             ):
                 self._snapshot(t)
-        if sched is not None:
-            sched.observe(loss=value, grad_norm=grad_norm)
-        if stab is not None:
             self._clip(all_grads, grad_norm, t)
-        factor = checked_factor(sched, t, owner=_OWNER)
-        if stab is not None:
             factor *= stab.noise_factor_
         self.factor_ = factor
         if self.generator is not None and factor > 0:

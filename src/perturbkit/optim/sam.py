@@ -11,7 +11,7 @@ from perturbkit._validation import Interval, OneOf, check_param
 from perturbkit.exceptions import ParameterError
 from perturbkit.optim._wrapper import WrappedOptimizer, check_base, loss_value
 from perturbkit.optim.optimizer import _global_norm
-from perturbkit.optim.schedules import Schedule, as_schedule, checked_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
 
 __all__ = ["SAM"]
 
@@ -80,15 +80,12 @@ class SAM(WrappedOptimizer):
         """Move to θ + e using the current gradients (at θ); keeps a copy of θ."""
         if self._moved is not None:
             raise RuntimeError("SAM.first_step was called twice without second_step")
-        sched = self.schedule
-        if sched is not None:
-            value = loss_value(loss)
-            if sched.needs_loss and value is None:
-                raise ParameterError(
-                    f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
-                )
-            sched.observe(loss=value)
-        factor = checked_factor(sched, self.n_steps_, owner=_OWNER)
+        sched, value = self.schedule, loss_value(loss)
+        if sched is not None and sched.needs_loss and value is None:
+            raise ParameterError(
+                f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
+            )
+        factor = observed_factor(sched, self.n_steps_, owner=_OWNER, loss=value)
         groups = []
         for group in self.param_groups:
             ps = [p for p in group["params"] if p.grad is not None]

@@ -32,9 +32,11 @@ __all__ = [
     "WarmupSchedule",
     "as_schedule",
     "checked_factor",
+    "observed_factor",
 ]
 
 _POS = Interval(0, None, closed_low=False)
+_DECAY = Interval(0, 1, closed_low=False)  # a factor per step: growth without end would overflow
 _NONNEG = Interval(0, None)
 _STEPS = Interval(1, None, integer=True)
 
@@ -84,10 +86,11 @@ class ExponentialSchedule(Schedule):
     """``gamma ** t``.
 
     Args:
-        gamma: the factor per step, > 0 (< 1 decays).
+        gamma: the factor per step, in (0, 1] (< 1 decays, 1 keeps the strength; a
+            rising noise is :class:`AdaptiveSchedule`'s ``rise``, which is bounded).
     """
 
-    _constraints: ClassVar[dict[str, Any]] = {"gamma": _POS}
+    _constraints: ClassVar[dict[str, Any]] = {"gamma": _DECAY}
 
     def __init__(self, gamma: float = 0.99) -> None:
         self.gamma = gamma
@@ -101,10 +104,10 @@ class StepSchedule(Schedule):
 
     Args:
         step_size: steps between two decays, >= 1.
-        gamma: the factor per decay, > 0.
+        gamma: the factor per decay, in (0, 1].
     """
 
-    _constraints: ClassVar[dict[str, Any]] = {"step_size": _STEPS, "gamma": _POS}
+    _constraints: ClassVar[dict[str, Any]] = {"step_size": _STEPS, "gamma": _DECAY}
 
     def __init__(self, step_size: int = 100, *, gamma: float = 0.5) -> None:
         self.step_size = step_size
@@ -395,3 +398,27 @@ def checked_factor(schedule: Schedule | None, t: int, *, owner: str) -> float:
             "instead."
         )
     return float(v)
+
+
+def observed_factor(
+    schedule: Schedule | None,
+    t: int,
+    *,
+    owner: str,
+    loss: float | None = None,
+    grad_norm: float | None = None,
+) -> float:
+    """Let ``schedule`` observe one step's loss and gradient norm, then its checked factor.
+
+    A bad factor raises (one clear line) with the schedule put back as it was, so a
+    step that fails here has changed nothing.
+    """
+    if schedule is None:
+        return 1.0
+    before = schedule.state_dict()
+    schedule.observe(loss=loss, grad_norm=grad_norm)
+    try:
+        return checked_factor(schedule, t, owner=owner)
+    except ParameterError:
+        schedule.load_state_dict(before)
+        raise

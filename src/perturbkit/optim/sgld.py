@@ -12,7 +12,7 @@ from perturbkit._validation import Interval, check_param
 from perturbkit.exceptions import ParameterError
 from perturbkit.optim._streams import TorchStreams, Workspace
 from perturbkit.optim._wrapper import loss_value
-from perturbkit.optim.schedules import Schedule, as_schedule, checked_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
 
 __all__ = ["SGLD"]
 
@@ -118,15 +118,12 @@ class SGLD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        sched = self.schedule
-        if sched is not None:
-            value = loss_value(loss)
-            if sched.needs_loss and value is None:
-                raise ParameterError(
-                    f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
-                )
-            sched.observe(loss=value)
-        factor = checked_factor(sched, self.n_steps_, owner=_OWNER)
+        sched, value = self.schedule, loss_value(loss)
+        if sched is not None and sched.needs_loss and value is None:
+            raise ParameterError(
+                f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
+            )
+        factor = observed_factor(sched, self.n_steps_, owner=_OWNER, loss=value)
         self._langevin(factor)
         self.n_steps_ += 1
         return loss

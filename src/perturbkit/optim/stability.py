@@ -14,9 +14,11 @@ At each step, in this order:
 2. **Clipping** of the gradient, by value (``clip_value``) and then by global
    norm (``clip_norm``), before any noise is added.
 3. **Noise bound.** With ``max_noise_ratio = r``, each parameter group's δ is
-   scaled down where needed so that ``‖δ‖² <= r ‖g‖²``: the mean square of
-   the noise over the group's coordinates is at most r times the mean
-   square of its (clipped) gradient.
+   scaled down where needed so that ``‖δ‖² <= r ‖g‖²``: the noise variance
+   per coordinate is at most r times the gradient's. Both are second moments
+   about zero over the group's coordinates (δ has mean zero; for the
+   gradient, the spread about its own mean would let a uniform gradient
+   take no noise at all), the gradient taken after clipping.
 
 Every event is logged in :attr:`StabilityController.events` (the newest
 ``max_events``), counted in :attr:`~StabilityController.counts`, and
@@ -52,7 +54,8 @@ class StabilityController:
     Args:
         clip_norm: clip the global gradient norm to this (None: no clipping).
         clip_value: clip every gradient coordinate to [−v, v] (None: no clipping).
-        max_noise_ratio: bound ‖δ‖² <= r‖g‖² per parameter group (None: unbounded).
+        max_noise_ratio: bound the noise variance by r times the gradient variance,
+            ‖δ‖² <= r‖g‖², per parameter group (None: unbounded).
         detect_divergence: watch for non-finite or spiking loss and gradient.
         spike_factor: a loss above this many times the recent median is a spike (> 1).
         window: how many recent good losses the median uses (spikes are
