@@ -200,6 +200,7 @@ def test_gain_and_noise_do_not_interact_for_a_level_free_model() -> None:
         ({"magnitude": {"outliers": 0.1}}, "no entry for 'gaussian_noise'"),
         ({"magnitude": [0.1]}, "one float per perturbation"),
         ({"repeats": 0}, "'repeats' parameter of interactions"),
+        ({"repeats": 1}, r"'repeats' parameter of interactions must be an int in the range \[2"),
         ({"metric": "acuracy"}, "Did you mean 'accuracy'"),
     ],
 )

@@ -223,7 +223,7 @@ def interactions(
             ``{name, params}`` dicts, at least two unless ``pairs`` is given.
         magnitude: one magnitude for all, a mapping from label or name to
             magnitude, or one per perturbation (each in its own unit, > 0).
-        repeats: independent draws; intervals need at least 2.
+        repeats: independent draws, >= 2 (the intervals come from their spread).
         metric: the metric whose change is measured; default a degradation
             metric that is 0 on clean data: ``accuracy_drop`` (classification
             with labels), ``flip_rate`` (without), ``mse_increase``
@@ -248,7 +248,8 @@ def interactions(
     from perturbkit.engine.sweep import sweep
     from perturbkit.perturbations.base import Combine
 
-    check_param("interactions", "repeats", repeats, Interval(1, None, integer=True))
+    # one repeat has no spread: the intervals (and the interaction's) would all be NaN
+    check_param("interactions", "repeats", repeats, Interval(2, None, integer=True))
     check_param(
         "interactions",
         "confidence",
