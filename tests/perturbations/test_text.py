@@ -29,7 +29,9 @@ from perturbkit.perturbations.text import (
     CharSwap,
     KeyboardTypos,
     OcrErrors,
+    PunctuationNoise,
     SynonymSubstitution,
+    WhitespaceNoise,
     WordDrop,
     WordDuplicate,
     WordSwap,
@@ -140,6 +142,36 @@ def test_word_edits_touch_the_requested_fraction(m: float, corpus: list[str]) ->
     n_dup = sum(len(s.split()) for s in dup(corpus, m, 6)) - words
     assert _binomial_ok(n_drop, int(drop.count_eligible(corpus).sum()), m)
     assert _binomial_ok(n_dup, int(dup.count_eligible(corpus).sum()), m)
+
+
+@pytest.mark.parametrize("m", [0.05, 0.3, 1.0])
+def test_punctuation_noise_touches_the_requested_fraction(m: float, corpus: list[str]) -> None:
+    # words with a letter or digit: none empties, so words stay aligned one for one
+    text = [" ".join(w for w in s.split() if re.search(r"[^\W_]", w)) for s in corpus]
+    p = PunctuationNoise()
+    out = p(text, m, 10)
+    pairs = [(s.split(), t.split()) for s, t in zip(text, out)]
+    assert all(len(a) == len(b) for a, b in pairs)
+    changed = sum(x != y for a, b in pairs for x, y in zip(a, b))
+    assert _binomial_ok(changed, int(p.count_eligible(text).sum()), m)
+
+
+def _space_gaps(s: str) -> list[int]:
+    """Spaces between each two consecutive non-space characters."""
+    return [len(g) for g in re.split(r"\S", s)[1:-1]]
+
+
+@pytest.mark.parametrize("m", [0.05, 0.3, 1.0])
+def test_whitespace_noise_touches_the_requested_fraction(m: float, corpus: list[str]) -> None:
+    # single spaces: an edit is one gap gaining or losing one space (delete, double, split)
+    text = [" ".join(s.split()) for s in corpus]
+    p = WhitespaceNoise()
+    out = p(text, m, 11)
+    assert [s.replace(" ", "") for s in out] == [s.replace(" ", "") for s in text]
+    edits = sum(
+        sum(abs(a - b) for a, b in zip(_space_gaps(s), _space_gaps(t))) for s, t in zip(text, out)
+    )
+    assert _binomial_ok(edits, int(p.count_eligible(text).sum()), m)
 
 
 def test_word_swap_moves_words_and_keeps_them(corpus: list[str]) -> None:
@@ -339,6 +371,20 @@ def test_a_missing_thesaurus_names_the_package(tmp_path: Path) -> None:
     p = SynonymSubstitution(lexicon=str(tmp_path / "nothing.dat"))
     with pytest.raises(MissingExtraError, match="apt-get install mythes-en-us"):
         p(["a big house"], 0.5, 0)
+
+
+def test_no_thesaurus_at_the_default_places_names_the_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import perturbkit.perturbations.text as text
+
+    monkeypatch.setattr(text, "_DEFAULT_LEXICONS", (tmp_path / "no.dat", tmp_path / "none"))
+    with pytest.raises(MissingExtraError) as e:
+        SynonymSubstitution()(["a big house"], 0.5, 0)
+    assert str(e.value) == (
+        "SynonymSubstitution needs an offline English thesaurus: apt-get install "
+        "mythes-en-us (or wordnet-base), or pass lexicon='/path/to/th_en_US_v2.dat'."
+    )
 
 
 def test_a_small_mythes_file(tmp_path: Path) -> None:
