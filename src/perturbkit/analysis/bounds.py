@@ -837,6 +837,13 @@ def robustness_curve(
         seed: root seed; ``None`` draws fresh entropy (stored in ``meta``).
         label: the curve's name in figures.
 
+    Classifiers' ``error_rate_upper`` and ``flip_rate_upper`` are exact
+    Clopper–Pearson bounds where the (point, draw) indicators are independent
+    trials: ``target="dataset"`` with ``sampler="mc"``, or ``target="population"``
+    with ``n_draws=1``. Elsewhere, the defaults included, the draws of a point
+    are not independent trials, and the rates use ``method`` on the per-point
+    rates (B = 1); ``meta["rate_method"]`` says which.
+
     Returns:
         A :class:`RobustnessCurve`.
 
