@@ -259,8 +259,9 @@ def test_network_population_bound_covers_a_100x_sample_truth() -> None:
     assert lo <= miss <= hi, (miss, lo, hi)
 
 
-def test_clopper_pearson_flip_rate_covers_the_analytic_flip_probability() -> None:
-    # Linear classifier: under N(0, σ²I) noise, P(flip at x) = Φ(−|w·x + b| / (σ‖w‖)).
+def test_clopper_pearson_flip_and_error_rates_cover_the_analytic_probabilities() -> None:
+    # Linear classifier: under N(0, σ²I) noise it predicts 1 with probability Φ(m),
+    # m = (w·x + b) / (σ‖w‖): P(flip at x) = Φ(−|m|), P(error at x) = Φ(m) if y = 0 else Φ(−m).
     from scipy.special import ndtr
 
     w, b = np.array([1.5, -1.0]), 0.2
@@ -270,14 +271,18 @@ def test_clopper_pearson_flip_rate_covers_the_analytic_flip_probability() -> Non
         return np.stack([1 - p, p], axis=1)
 
     X = rng(7).normal(size=(150, 2))
+    y = (X @ np.array([1.0, -0.5]) + rng(8).normal(0, 0.5, size=150) > 0).astype(int)
     sigma = 0.4
-    truth = float(ndtr(-np.abs(X @ w + b) / (sigma * np.linalg.norm(w))).mean())
+    m = (X @ w + b) / (sigma * np.linalg.norm(w))
+    truth = float(ndtr(-np.abs(m)).mean())
+    truth_err = float(np.where(y == 1, ndtr(-m), ndtr(m)).mean())
     reps = 300
-    miss = 0
+    miss = miss_err = 0
     for rep in range(reps):
         t = robustness_curve(
             clf,
             X,
+            y,
             levels=[sigma],
             relative=False,
             sampler="mc",
@@ -288,4 +293,7 @@ def test_clopper_pearson_flip_rate_covers_the_analytic_flip_probability() -> Non
         )
         assert t.meta["rate_method"] == "clopper-pearson"
         miss += int(t.table.flip_rate_upper[0] < truth)
+        miss_err += int(t.table.error_rate_upper[0] < truth_err)
     assert miss <= miss_limits(reps, ALPHA, asymptotic=False)[1]
+    assert miss_err <= miss_limits(reps, ALPHA, asymptotic=False)[1], (miss_err, truth_err)
+    assert t.table.error_rate[0] == pytest.approx(truth_err, abs=0.05)  # the estimate, too
