@@ -125,6 +125,39 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(name):
     assert opt2.seed_ == 123
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["sgd-nesterov-gaussian-annealed", "adam-curvature-adaptive"])
+def test_cuda_draws_on_the_device_and_resumes_bit_identically(name):  # pragma: no cover - GPU
+    make_base, make_gen, make_sched, make_stab = SETUPS[name]
+    X, y = (t.cuda() for t in make_data())
+
+    def build(seed):
+        ps = [torch.nn.Parameter(p.detach().cuda()) for p in make_params(0)]
+        opt = PerturbedOptimizer(
+            make_base(ps), make_gen(), schedule=make_sched(), stability=make_stab(), seed=seed
+        )
+        return ps, opt
+
+    ps, opt = build(7)
+    train(opt, ps, X, y, 8)
+    whole = [p.detach().clone() for p in ps]
+    gens = opt._streams._gens
+    assert set(gens) == {"cuda:0"} and gens["cuda:0"].device.type == "cuda"  # no CPU stream
+    assert all(p.device.type == "cuda" and p.grad.device.type == "cuda" for p in ps)
+
+    ps, opt = build(7)
+    train(opt, ps, X, y, 4)
+    ckpt = copy.deepcopy({"params": [p.detach() for p in ps], "opt": opt.state_dict()})
+    ps2, opt2 = build(99)
+    with torch.no_grad():
+        for p, saved in zip(ps2, ckpt["params"]):
+            p.copy_(saved)
+    opt2.load_state_dict(ckpt["opt"])
+    train(opt2, ps2, X, y, 4)
+    for a, b in zip(whole, ps2):
+        assert torch.equal(a, b.detach())
+
+
 def test_state_dict_keeps_the_base_format_and_loads_a_bare_checkpoint():
     X, y = make_data()
     ps = make_params()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 
@@ -116,6 +117,21 @@ def test_threads_give_the_same_bits(n: int, size: int) -> None:
         cv2.setNumThreads(before)
     for name in NAMES:
         np.testing.assert_array_equal(results[1][name], results[2][name], err_msg=name)
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and __import__("torch").cuda.is_available()),
+    reason="needs a CUDA device",
+)
+def test_cuda_tensors_come_back_on_their_device() -> None:  # pragma: no cover - GPU only
+    import torch
+
+    X = torch.rand(3, 3, 20, 23, generator=torch.Generator().manual_seed(0)).cuda()
+    for name in NAMES:
+        out = P.get(name)(X, 2.5, 4)
+        assert out.device == X.device and out.dtype == X.dtype and out.shape == X.shape
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+        torch.testing.assert_close(out.cpu(), P.get(name)(X.cpu(), 2.5, 4), rtol=0, atol=0)
 
 
 # -- known answers ----------------------------------------------------------------------
