@@ -106,13 +106,26 @@ def tightness(name: str, model: Clipped, X: np.ndarray, y: np.ndarray, scale: np
         truth = robustness_curve(
             model, X, y, **common, sampler="mc", n_draws=6400, target="dataset", seed=SEED + 1
         ).table.mse[0]
-        for sampler in ("qmc", "mc", "antithetic"):
+        for sampler in ("qmc", "mc", "antithetic", "orthogonal"):
             t = robustness_curve(
                 model, X, y, **common, sampler=sampler, target="dataset", seed=SEED
             ).table
             rows.append(
                 (name, len(y), level, "dataset", "t", sampler, t.mse[0], t.mse_upper[0], truth)
             )
+        t = robustness_curve(  # distribution-free, finite draws only
+            model,
+            X,
+            y,
+            **common,
+            method="hoeffding",
+            value_range=model.value_range,
+            target="dataset",
+            seed=SEED,
+        ).table
+        rows.append(
+            (name, len(y), level, "dataset", "hoeffding", "qmc", t.mse[0], t.mse_upper[0], truth)
+        )
         for method in ("t", "bootstrap", "bernstein", "hoeffding"):
             t = robustness_curve(
                 model, X, y, **common, method=method, value_range=model.value_range, seed=SEED
