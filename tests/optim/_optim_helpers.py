@@ -29,3 +29,11 @@ def make_data(n: int = 64, seed: int = 1, dtype=torch.float32):
 def mlp_loss(params, X, y):
     w1, b1, w2, b2 = params
     return torch.nn.functional.cross_entropy(torch.relu(X @ w1.T + b1) @ w2.T + b2, y)
+
+
+def load_checkpoint(params, opt, saved, state) -> None:
+    """Put a checkpoint into a freshly built run: parameter values, then optimizer state."""
+    with torch.no_grad():
+        for p, s in zip(params, saved, strict=True):
+            p.copy_(s)
+    opt.load_state_dict(state)

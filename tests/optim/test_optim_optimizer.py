@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _optim_helpers import make_data, make_params, mlp_loss  # noqa: E402
+from _optim_helpers import load_checkpoint, make_data, make_params, mlp_loss  # noqa: E402
 
 from perturbkit.exceptions import ParameterError  # noqa: E402
 from perturbkit.optim import (  # noqa: E402
@@ -113,10 +113,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(name):
     ckpt = torch.load(buf, weights_only=True)  # the checkpoint loads safely
 
     ps2, opt2, lr2 = build(seed=999)  # a different seed: the checkpoint restores the streams
-    with torch.no_grad():
-        for p, saved in zip(ps2, ckpt["params"]):
-            p.copy_(saved)
-    opt2.load_state_dict(ckpt["opt"])
+    load_checkpoint(ps2, opt2, ckpt["params"], ckpt["opt"])
     lr2.load_state_dict(ckpt["lr"])
     train(opt2, ps2, X, y, 6, scheduler=lr2)
     for a, b in zip(uninterrupted, ps2):
@@ -149,10 +146,7 @@ def test_cuda_draws_on_the_device_and_resumes_bit_identically(name):  # pragma: 
     train(opt, ps, X, y, 4)
     ckpt = copy.deepcopy({"params": [p.detach() for p in ps], "opt": opt.state_dict()})
     ps2, opt2 = build(99)
-    with torch.no_grad():
-        for p, saved in zip(ps2, ckpt["params"]):
-            p.copy_(saved)
-    opt2.load_state_dict(ckpt["opt"])
+    load_checkpoint(ps2, opt2, ckpt["params"], ckpt["opt"])
     train(opt2, ps2, X, y, 4)
     for a, b in zip(whole, ps2):
         assert torch.equal(a, b.detach())
@@ -442,8 +436,6 @@ def test_resume_with_blocked_cpu_streams_is_bit_identical():
     assert sorted(sd["perturbkit"]["streams"]["states"]) == ["cpu", "cpu#1", "cpu#2"]
     saved = p.detach().clone()
     p2, opt2 = build(2)
-    with torch.no_grad():
-        p2.copy_(saved)
-    opt2.load_state_dict(sd)
+    load_checkpoint([p2], opt2, [saved], sd)
     steps(p2, opt2, 2)
     assert torch.equal(p2.detach(), want)

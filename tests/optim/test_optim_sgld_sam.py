@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
-from _optim_helpers import make_data, make_params, mlp_loss  # noqa: E402
+from _optim_helpers import load_checkpoint, make_data, make_params, mlp_loss  # noqa: E402
 
 from perturbkit.exceptions import ParameterError  # noqa: E402
 from perturbkit.optim import (  # noqa: E402
@@ -133,10 +133,7 @@ def test_sgld_resume_is_bit_identical():
     sd = copy.deepcopy(opt.state_dict())
     saved = [p.detach().clone() for p in ps]
     ps2, opt2 = build(77)
-    with torch.no_grad():
-        for p, s in zip(ps2, saved):
-            p.copy_(s)
-    opt2.load_state_dict(sd)
+    load_checkpoint(ps2, opt2, saved, sd)
     for _ in range(3):
         opt2.zero_grad()
         mlp_loss(ps2, X, y).backward()

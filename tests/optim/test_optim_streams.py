@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _optim_helpers import load_checkpoint  # noqa: E402
+
 from perturbkit.optim import (  # noqa: E402
     GaussianGradientNoise,
     LaplaceGradientNoise,
@@ -134,10 +136,7 @@ def test_resume_of_a_multi_tensor_blocked_run_is_bit_identical(gen_cls):
     assert sorted(sd["perturbkit"]["streams"]["states"]) == ["cpu", "cpu#1", "cpu#2"]
     saved = [p.detach().clone() for p in params]
     params2, opt2 = build(2)
-    with torch.no_grad():
-        for p, s in zip(params2, saved):
-            p.copy_(s)
-    opt2.load_state_dict(sd)
+    load_checkpoint(params2, opt2, saved, sd)
     steps(params2, opt2, grads[2:])
     assert all(torch.equal(p.detach(), w) for p, w in zip(params2, want))
 

@@ -381,7 +381,47 @@ def test_colour_ops_refuse_one_channel_and_bad_params_are_parameter_errors() -> 
         P.get("pixelate")(np.zeros((1, 3, 4, 4)), 6, 0)
 
 
-# -- a real model: a small CNN on scikit-learn's digits ------------------------------------
+# -- real models: small CNNs trained here on digits and on the sample photos ----------------
+def _train_cnn(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    classes: int,
+    epochs: int,
+    batch: int,
+    order: np.random.Generator,
+) -> torch.nn.Module:
+    """Two conv layers and a linear head on ``(n, c, s, s)`` float32 images, seeded by
+    ``torch.manual_seed(0)`` inside a forked RNG; shuffled each epoch by ``order``."""
+    nn = torch.nn
+    channels, side = X.shape[1], X.shape[2]
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.set_num_threads(1)  # tiny layers: threads only add overhead on a busy machine
+        net = nn.Sequential(
+            nn.Conv2d(channels, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * (side // 4) ** 2, classes),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        try:
+            for _ in range(epochs):
+                for idx in np.array_split(order.permutation(len(y)), len(y) // batch):
+                    opt.zero_grad()
+                    nn.functional.cross_entropy(net(Xt[idx]), yt[idx]).backward()
+                    opt.step()
+        finally:
+            torch.set_num_threads(threads)
+    return net.eval()
+
+
 @pytest.fixture(scope="module")
 def digits_cnn():
     """A small CNN trained here on digits upsampled to 16×16: returns (module, X_test, y_test)."""
@@ -391,34 +431,9 @@ def digits_cnn():
     X = np.kron(X.reshape(-1, 8, 8) / 16.0, np.ones((2, 2)))[:, None].astype(np.float32)
     order = np.random.default_rng(0).permutation(len(y))
     train, test = order[:1300], order[1300:]
-    nn = torch.nn
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        torch.set_num_threads(1)  # tiny layers: threads only add overhead on a busy machine
-        net = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(16 * 4 * 4, 10),
-        )
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        Xt, yt = torch.from_numpy(X[train]), torch.from_numpy(y[train])
-        batches = np.random.default_rng(1)
-        try:
-            for _ in range(8):
-                for idx in np.array_split(batches.permutation(len(train)), len(train) // 64):
-                    opt.zero_grad()
-                    loss = nn.functional.cross_entropy(net(Xt[idx]), yt[idx])
-                    loss.backward()
-                    opt.step()
-        finally:
-            torch.set_num_threads(threads)
-    net.eval()
+    net = _train_cnn(
+        X[train], y[train], classes=10, epochs=8, batch=64, order=np.random.default_rng(1)
+    )
     return net, X[test], y[test]
 
 
@@ -470,32 +485,7 @@ def test_a_cnn_on_the_sample_photos_is_fragile_to_colour_and_noise_not_geometry(
         return np.stack(X), np.array(y)
 
     (X_tr, y_tr), (X_te, y_te) = crops(300), crops(150)
-    nn = torch.nn
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        torch.set_num_threads(1)
-        net = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(16 * 6 * 6, 2),
-        )
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        Xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
-        try:
-            for _ in range(6):
-                for idx in np.array_split(g.permutation(len(y_tr)), len(y_tr) // 50):
-                    opt.zero_grad()
-                    nn.functional.cross_entropy(net(Xt[idx]), yt[idx]).backward()
-                    opt.step()
-        finally:
-            torch.set_num_threads(threads)
-    net.eval()
+    net = _train_cnn(X_tr, y_tr, classes=2, epochs=6, batch=50, order=g)
     res = pk.sweep(
         pk.wrap(net, task="classification"),
         X_te,
