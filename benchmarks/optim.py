@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, run_metadata, write_json
+from common import interleaved, run_metadata, time_it, write_json
 
 from perturbkit.optim import (
     CurvatureGradientNoise,
@@ -194,20 +194,7 @@ def sampler_costs(n: int = 1 << 20, repeats: int = 15) -> dict[str, float]:
         "torch_normal": lambda: buf.normal_(generator=gen),
         "numpy_pcg64_box_muller": lambda: _standard_normal(rng, (n,)),
     }
-    out = {}
-    for name, fn in fns.items():
-        fn()
-        best = min(_elapsed(fn) for _ in range(repeats))
-        out[name] = best / n * 1e9
-    return out
-
-
-def _elapsed(fn) -> float:  # type: ignore[no-untyped-def]
-    import time
-
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    return {name: time_it(fn, repeats=repeats)["min"] / n * 1e9 for name, fn in fns.items()}
 
 
 def digests() -> dict[str, str]:

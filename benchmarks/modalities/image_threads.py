@@ -4,10 +4,10 @@ For each image perturbation and size, the same batch at severity 3 is timed
 with the chunks on one thread (the calling one) and shared by the thread pool
 of OpenCV's thread count (what ``apply`` does), interleaved in one process so
 that machine noise hits both alike: median of ``--repeats`` pairs after a
-warm-up pair. ``gain = one thread / pool`` (> 1: the pool is faster). Both give
-the same bits (``tests/perturbations/test_image.py``). The torch perturbations
-(brightness, contrast, colour temperature, Gaussian and shot noise) use torch's
-own threads in both columns.
+warm-up pair (``common.interleaved``). ``gain = one thread / pool`` (> 1: the
+pool is faster). Both give the same bits (``tests/perturbations/test_image.py``).
+The torch perturbations (brightness, contrast, colour temperature, Gaussian and
+shot noise) use torch's own threads in both columns.
 
 Run:  .venv/bin/python benchmarks/modalities/image_threads.py [--sizes 32,64,128,224]
       [--batch 256] [--repeats 9] [--json]   (JSON: results/image_threads_gain.json)
@@ -16,16 +16,14 @@ Run:  .venv/bin/python benchmarks/modalities/image_threads.py [--sizes 32,64,128
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import run_metadata, write_json  # noqa: E402
+from common import interleaved, run_metadata, write_json  # noqa: E402
 
 import perturbkit.perturbations.image as im  # noqa: E402
 from perturbkit import perturbations  # noqa: E402
@@ -38,22 +36,24 @@ def gains(size: int, batch: int, repeats: int) -> dict[str, dict[str, float]]:
     def one_thread(work, n, step, *, parallel=True):  # type: ignore[no-untyped-def]
         return pooled(work, n, step, parallel=False)
 
+    def timed(chunker, p, sev):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            im._each_chunk = chunker
+            try:
+                p(X, sev, 0)
+            finally:
+                im._each_chunk = pooled
+
+        return run
+
     out = {}
     for name in perturbations.list("image"):
         p = perturbations.get(name)
         sev = 2 if name == "saturation" else 3
-        times: dict[str, list[float]] = {"one": [], "pool": []}
-        try:
-            for rep in range(repeats + 1):
-                for kind, chunker in (("one", one_thread), ("pool", pooled)):
-                    im._each_chunk = chunker
-                    t0 = time.perf_counter()
-                    p(X, sev, 0)
-                    if rep:  # the first pair warms up
-                        times[kind].append(time.perf_counter() - t0)
-        finally:
-            im._each_chunk = pooled
-        one, pool = statistics.median(times["one"]), statistics.median(times["pool"])
+        t = interleaved(
+            {"one": timed(one_thread, p, sev), "pool": timed(pooled, p, sev)}, repeats=repeats
+        )
+        one, pool = t["one"]["median"], t["pool"]["median"]
         out[name] = {"one_thread_s": one, "pool_s": pool, "gain": one / pool}
     return out
 

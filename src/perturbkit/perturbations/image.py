@@ -1249,7 +1249,7 @@ class Pixelate(_PerImageCv):
         tall = src.reshape(-1, w, src.shape[3]) if hwc else src.reshape(-1, w)
         small = cv2.resize(tall, (sw, tall.shape[0] // h * sh), interpolation=cv2.INTER_AREA)
         blocks = small.reshape(-1, sh, sw, *small.shape[2:])
-        rows, cols = _nearest_exact_indices(cv2, sh, sw, h, w)
+        rows, cols = _nearest_exact_indices(sh, sw, h, w)
         wide = np.take(blocks, cols, axis=2, mode="clip")
         np.take(wide, rows, axis=1, out=dst.reshape(-1, h, w, *small.shape[2:]), mode="clip")
 
@@ -1266,11 +1266,10 @@ class Pixelate(_PerImageCv):
 
 
 @functools.lru_cache(maxsize=64)
-def _nearest_exact_indices(
-    cv2: Any, sh: int, sw: int, h: int, w: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_exact_indices(sh: int, sw: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The source row and column OpenCV's ``INTER_NEAREST_EXACT`` reads for each output pixel
     of an ``sh × sw → h × w`` upscale (read off by resizing index ramps)."""
+    cv2 = _cv2()
     ramp_y = np.arange(sh, dtype=np.float32)[:, None]
     ramp_x = np.arange(sw, dtype=np.float32)[None, :]
     rows = cv2.resize(ramp_y, (1, h), interpolation=cv2.INTER_NEAREST_EXACT)[:, 0]
