@@ -146,18 +146,20 @@ def test_gaussian_noise_has_the_tabled_sigma_and_shares_draws() -> None:
     np.testing.assert_allclose(d3[ok] / 0.18, d1[ok] / 0.08, atol=1e-5)
 
 
-def test_standard_normal_draws_are_standard_normal_and_seeded() -> None:
+@pytest.mark.parametrize("width", [20_001, 100_001])  # 2¹⁶ draws or fewer: from rng; more: streams
+def test_standard_normal_draws_are_standard_normal_and_seeded(width: int) -> None:
     from scipy import stats
 
-    z = im._standard_normal(np.random.default_rng(11), (3, 100_001))  # odd count
-    assert z.dtype == np.float32 and z.shape == (3, 100_001)
+    z = im._standard_normal(np.random.default_rng(11), (3, width))  # odd count
+    assert z.dtype == np.float32 and z.shape == (3, width)
     flat = z.ravel().astype(np.float64)
     assert abs(flat.mean()) < 0.01 and abs(flat.std() - 1.0) < 0.01
     assert stats.kstest(flat, "norm").pvalue > 0.01
     half = flat.size // 2  # the cosine and the sine halves of the Box–Muller pairs
     assert stats.kstest(flat[:half], flat[half:]).pvalue > 0.01
     assert abs(np.corrcoef(flat[:half], flat[half : 2 * half])[0, 1]) < 0.01
-    np.testing.assert_array_equal(z, im._standard_normal(np.random.default_rng(11), (3, 100_001)))
+    np.testing.assert_array_equal(z, im._standard_normal(np.random.default_rng(11), (3, width)))
+    assert not np.array_equal(z, im._standard_normal(np.random.default_rng(12), (3, width)))
 
 
 def test_shot_noise_scales_with_brightness_and_keeps_black() -> None:
@@ -259,12 +261,23 @@ def test_jpeg_decoders_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_motion_blur_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shifted copies (large images) and one correlation (small) give the same blur."""
+    """Runs of taps (large images) and one correlation (small) give the same blur."""
     X = np.random.default_rng(2).random((3, 3, 70, 66)).astype(np.float32)
     p = P.get("motion_blur")
-    shifted = p(X, 4, 1)
-    monkeypatch.setattr(im, "_SHIFT_ADD_PIXELS", 10**9)
-    np.testing.assert_allclose(p(X, 4, 1), shifted, atol=2e-6)
+    runs = p(X, 4, 1)
+    monkeypatch.setattr(im, "_SEGMENT_PIXELS", 10**9)
+    np.testing.assert_allclose(p(X, 4, 1), runs, atol=2e-6)
+
+
+@pytest.mark.parametrize("angle", [-45.0, -30.0, -3.0, 0.0, 12.0, 44.0, 45.0])
+def test_motion_kernel_runs_tile_the_streak(angle: float) -> None:
+    """The runs hold every tap once, each in a box OpenCV correlates tap by tap."""
+    k, d = im._motion_kernels(np.array([angle]), 20, 15)
+    rebuilt = np.zeros_like(k[0])
+    for sub, y0, x0 in im._line_segments(k[0], d):
+        assert sub.size < im._DFT_AREA
+        rebuilt[y0 : y0 + sub.shape[0], x0 : x0 + sub.shape[1]] += sub
+    np.testing.assert_array_equal(rebuilt, k[0])
 
 
 def test_rotation_is_bilinear_resampling_about_the_centre() -> None:

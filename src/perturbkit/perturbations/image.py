@@ -459,21 +459,48 @@ def _fold(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
 
 # -- noise ------------------------------------------------------------------------------
 def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 N(0, 1) draws by the Box–Muller transform of 64-bit draws from ``rng``.
+    """float32 N(0, 1) draws by the Box–Muller transform of 64-bit draws.
 
     Each 64-bit draw gives two 32-bit words; a word's top 23 bits give a
     uniform ``u = (k + ½)·2⁻²³``, exact in float32 and inside (0, 1), and a
     pair ``(u₁, u₂)`` gives two independent normals
     ``√(−2 ln u₁)·(cos 2πu₂, sin 2πu₂)``. Everything runs as vectorised
     float32 numpy passes, 1.4–1.6× torch's sampler and ~5× numpy's float32
-    ziggurat. The 23-bit uniforms cap |z| at 5.8 (a tail of 7·10⁻⁹). Only
-    ``rng`` is read.
+    ziggurat. The 23-bit uniforms cap |z| at 5.8 (a tail of 7·10⁻⁹).
+
+    Up to ``2 · _STREAM_WORDS`` normals come from ``rng`` itself; more from
+    the child streams of :func:`_streams`, one block of ``_STREAM_WORDS``
+    draws each, drawn and transformed by the thread pool in cache. Only
+    ``rng`` is read, and the bits do not depend on the number of threads.
     """
     count = math.prod(shape)
     half = -(-count // 2)
-    raw = _uint64(rng, half)
-    words = raw.view("<u4")  # 2·half words: u₁ from the first half, u₂ from the second
-    z = raw.view(np.float32)  # the normals overwrite the words they came from
+    if half <= _STREAM_WORDS:
+        raw = _uint64(rng, half)
+        _box_muller(raw)
+        return raw.view(np.float32)[:count].reshape(shape)
+    kids = _streams(rng, half)
+    raw = np.empty(half, dtype="<u8")
+
+    def work(lo: int, hi: int) -> None:
+        for j in range(lo, hi):
+            block = raw[j * _STREAM_WORDS : (j + 1) * _STREAM_WORDS]
+            block[:] = np.random.PCG64(kids[j]).random_raw(block.shape[0])
+            _box_muller(block)
+
+    _each_chunk(work, len(kids), 4)
+    return raw.view(np.float32)[:count].reshape(shape)
+
+
+def _box_muller(raw: np.ndarray) -> None:
+    """Overwrite ``m`` 64-bit draws with ``2m`` float32 normals, in place.
+
+    Words ``k`` and ``m + k`` (as 32-bit words) are the pair (u₁, u₂); the
+    cosine normal goes to float ``k``, the sine normal to float ``m + k``.
+    """
+    half = raw.shape[0]
+    words = raw.view("<u4")
+    z = raw.view(np.float32)
 
     def work(lo: int, hi: int) -> None:
         u1 = _unit_interval(words[lo:hi])
@@ -487,9 +514,8 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
         np.sin(u2, out=u2)
         np.multiply(u2, u1, out=z[half + lo : half + hi])
 
-    # pairs per pass: the temporaries stay in cache; threads from 2M pairs on
-    _each_chunk(work, half, 1 << 15, parallel=half >= 1 << 21)
-    return z[:count].reshape(shape)
+    for lo in range(0, half, 1 << 15):  # pairs per pass: the temporaries stay in cache
+        work(lo, min(half, lo + (1 << 15)))
 
 
 def _unit_interval(words: np.ndarray) -> np.ndarray:
@@ -505,6 +531,45 @@ def _uint64(rng: np.random.Generator, n: int) -> np.ndarray:
     outputs are 32-bit); for PCG64 and its kin, the same bits as its raw outputs."""
     out = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
     return out.astype("<u8", copy=False)
+
+
+_STREAM_WORDS = 1 << 16
+"""64-bit draws per child stream when a batch's draws are shared by threads."""
+
+
+def _streams(rng: np.random.Generator, n: int) -> list[np.random.SeedSequence]:
+    """Seeds of the child streams for ``n`` 64-bit draws, one per run of ``_STREAM_WORDS``.
+
+    Four draws of ``rng`` seed a ``SeedSequence``; its children seed PCG64
+    streams, whose raw outputs are their 64-bit draws (``random_raw``
+    releases the GIL; ``Generator.integers`` holds it). A draw costs ~1.8 ns
+    on one core whatever the bit generator, so 10⁷ of them are worth two cores.
+    """
+    entropy = [int(v) for v in _uint64(rng, 4)]
+    return np.random.SeedSequence(entropy).spawn(-(-n // _STREAM_WORDS))
+
+
+def _words(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniform 64-bit draws (little-endian) for a batch's noise, drawn by threads.
+
+    Up to ``_STREAM_WORDS`` come from ``rng`` itself (:func:`_uint64`); more
+    from the child streams of :func:`_streams`, filled by the thread pool: the
+    bits depend on ``rng`` and ``n`` only, not on the number of threads.
+    """
+    if n <= _STREAM_WORDS:
+        return _uint64(rng, n)
+    kids = _streams(rng, n)
+    out = np.empty(n, dtype="<u8")
+
+    def work(lo: int, hi: int) -> None:
+        for j in range(lo, hi):
+            a = j * _STREAM_WORDS
+            out[a : a + _STREAM_WORDS] = np.random.PCG64(kids[j]).random_raw(
+                min(n, a + _STREAM_WORDS) - a
+            )
+
+    _each_chunk(work, len(kids), 8)
+    return out
 
 
 class _PixelNoise(_TensorImagePerturbation):
@@ -537,7 +602,7 @@ class ImageGaussianNoise(_PixelNoise):
     """
 
     name = "image_gaussian_noise"
-    version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
+    version = 3  # 3: large batches drawn by threads (2: Box-Muller on raw bits; 1: torch)
     TABLE: ClassVar[tuple[float, ...]] = (0.08, 0.12, 0.18, 0.26, 0.38)
 
     def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
@@ -562,7 +627,7 @@ class ShotNoise(_PixelNoise):
     """
 
     name = "shot_noise"
-    version = 2  # 2: Box-Muller draws from raw bits (1: torch sampler)
+    version = 3  # 3: large batches drawn by threads (2: Box-Muller on raw bits; 1: torch)
     TABLE: ClassVar[tuple[float, ...]] = (60.0, 25.0, 12.0, 5.0, 3.0)
 
     def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
@@ -592,7 +657,7 @@ class ImpulseNoise(ImagePerturbation):
     """
 
     name = "impulse_noise"
-    version = 2  # 2: 16-bit draws and thresholds (1: float32 draws)
+    version = 3  # 3: large batches drawn by threads (2: 16-bit draws; 1: float32 draws)
     stochastic = True
     TABLE: ClassVar[tuple[float, ...]] = (0.03, 0.06, 0.09, 0.17, 0.27)
 
@@ -601,7 +666,7 @@ class ImpulseNoise(ImagePerturbation):
         n, a, b, c = X.shape
         shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
         count = math.prod(shape)
-        raw = _uint64(rng, -(-count // 4))
+        raw = _words(rng, -(-count // 4))
         return raw.view("<u2")[:count].astype(np.uint16, copy=False).reshape(shape)
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
@@ -718,7 +783,41 @@ class DefocusBlur(_PerImageCv):
             cv2.filter2D(a, -1, plan, dst=b, borderType=cv2.BORDER_REFLECT_101)
 
 
-_SHIFT_ADD_PIXELS = 64 * 64  # from this image size on, motion blur adds shifted copies
+_SEGMENT_PIXELS = 64 * 64  # from this image size on, motion blur sums runs of taps
+_DFT_AREA = 130
+"""OpenCV's ``filter2D`` correlates float32 through a DFT from a kernel box of this area
+on; below it, it loops over the kernel's non-zero taps only."""
+
+
+def _line_segments(k: np.ndarray, d: int) -> list[tuple[np.ndarray, int, int]]:
+    """Split a motion kernel into runs of taps that OpenCV correlates tap by tap.
+
+    The taps of ``k`` (origin ``(d, 0)``) are walked along the streak and cut
+    greedily into runs whose bounding box has an area under :data:`_DFT_AREA`.
+    Each run is ``(sub-kernel, row, column)``: the box's offset in the image
+    padded by ``d`` rows above and below. A horizontal streak is one run; a
+    45° streak of 31 taps, three.
+    """
+    ys, xs = np.nonzero(k)
+    order = np.argsort(xs, kind="stable")
+    ys, xs = ys[order], xs[order]
+    runs = []
+    i = 0
+    while i < len(xs):
+        j = i + 1
+        lo = hi = int(ys[i])
+        while j < len(xs):
+            lo2, hi2 = min(lo, int(ys[j])), max(hi, int(ys[j]))
+            if (hi2 - lo2 + 1) * (int(xs[j]) - int(xs[i]) + 1) >= _DFT_AREA:
+                break
+            lo, hi = lo2, hi2
+            j += 1
+        x0 = int(xs[i])
+        sub = np.zeros((hi - lo + 1, int(xs[j - 1]) - x0 + 1), dtype=k.dtype)
+        sub[ys[i:j] - lo, xs[i:j] - x0] = k[ys[i:j], xs[i:j]]  # this run's taps only
+        runs.append((sub, lo, x0))
+        i = j
+    return runs
 
 
 def _motion_kernels(angles_deg: np.ndarray, radius: float, sigma: float) -> tuple[np.ndarray, int]:
@@ -763,7 +862,7 @@ class MotionBlur(_PerImageCv):
     """
 
     name = "motion_blur"
-    version = 1
+    version = 2  # 2: large images sum runs of taps (1: shifted copies; float rounding)
     interleave_small = True  # one call per small image instead of one per plane
     stochastic = True
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
@@ -780,34 +879,35 @@ class MotionBlur(_PerImageCv):
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
         radius = _interp(severity, 0.0, [r for r, _ in self.TABLE])
         sigma = _interp(severity, 0.0, [s for _, s in self.TABLE])
-        return _motion_kernels(np.asarray(params, np.float64), radius, sigma)
-
-    def _threaded(self, h: int, w: int) -> bool:
-        # shift-add is dozens of scaleAdd calls per image: two threads ran from 0.74× to
-        # 1.44× one (224×224) and 0.75–1.0× (64×64–128×128) on the 2-core machine
-        return h * w < _SHIFT_ADD_PIXELS
+        kernels, d = _motion_kernels(np.asarray(params, np.float64), radius, sigma)
+        runs = [_line_segments(k, d) for k in kernels] if h * w >= _SEGMENT_PIXELS else None
+        return kernels, d, runs
 
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
-        kernels, d = plan
+        kernels, d, runs = plan
         k = kernels[i]
         h, w = srcs[0].shape[:2]
-        if h * w < _SHIFT_ADD_PIXELS:  # small images: one correlation is cheaper
-            rows = np.flatnonzero(k.any(axis=1))  # the streak's rows: a smaller kernel
+        if runs is None:  # small images: one correlation over the streak's rows is cheaper
+            rows = np.flatnonzero(k.any(axis=1))
             k = k[rows[0] : rows[-1] + 1]
             anchor = (0, d - int(rows[0]))
             for a, b in zip(srcs, dsts, strict=True):
                 cv2.filter2D(a, -1, k, dst=b, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
             return
-        # the kernel is a line of 2r + 1 taps in a (2D + 1) × (2r + 1) box: add the
-        # shifted copies of the edge-padded image, one pass per tap
-        ys, xs = np.nonzero(k)
+        # a few runs of taps, each correlated tap by tap over the edge-padded image
+        # (a DFT would cost more), summed
         for a, b in zip(srcs, dsts, strict=True):
             pad = cv2.copyMakeBorder(a, d, d, 0, k.shape[1] - 1, cv2.BORDER_REPLICATE)
-            np.multiply(pad[ys[0] : ys[0] + h, xs[0] : xs[0] + w], k[ys[0], xs[0]], out=b)
-            for y, x in zip(ys[1:], xs[1:], strict=True):
-                cv2.scaleAdd(pad[y : y + h, x : x + w], float(k[y, x]), b, dst=b)
+            for j, (sub, y0, x0) in enumerate(runs[i]):
+                bh, bw = sub.shape
+                view = pad[y0 : y0 + h + bh - 1, x0 : x0 + w + bw - 1]
+                part = cv2.filter2D(view, -1, sub, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+                if j == 0:
+                    b[...] = part[:h, :w]
+                else:
+                    cv2.add(b, part[:h, :w], dst=b)
 
 
 # -- colour and tone --------------------------------------------------------------------
@@ -1495,22 +1595,35 @@ class ElasticTransform(_PerImageCv):
     """
 
     name = "elastic_transform"
-    version = 2  # 2: OpenCV resampling (1/32-pixel bilinear steps)
+    version = 3  # 3: 23-bit uniforms drawn by threads (2: OpenCV resampling, 1/32 px)
     interleaved = True
     stochastic = True
     TABLE: ClassVar[tuple[float, ...]] = (12.5, 16.25, 21.25, 25.0, 30.0)
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The smoothed fields ``G_σ * U`` (n, 2, h, w): drawn, then smoothed once per sweep."""
+        """The smoothed fields ``G_σ * U`` (n, 2, h, w): drawn, then smoothed once per sweep.
+
+        U is ``(k + ½)·2⁻²² − 1`` from the top 23 bits of 32-bit words of
+        :func:`_words`; the planes are drawn and smoothed by the thread pool.
+        """
         cv2 = _cv2()
         ax = 2 if self.layout == "NCHW" else 1
         h, w = X.shape[ax], X.shape[ax + 1]
-        u = rng.random((X.shape[0], 2, h, w), dtype=np.float32)
-        u *= np.float32(2.0)
-        u -= np.float32(1.0)
+        u = np.empty((X.shape[0], 2, h, w), dtype=np.float32)
+        planes = u.reshape(-1, h, w)
+        words = _words(rng, -(-u.size // 2)).view("<u4")[: u.size].reshape(planes.shape)
         ky, kx = _gaussian_taps(0.01 * h, 3.0), _gaussian_taps(0.01 * w, 3.0)
-        for plane in u.reshape(-1, h, w):
-            cv2.sepFilter2D(plane, -1, kx, ky, dst=plane, borderType=cv2.BORDER_REFLECT)
+
+        def work(lo: int, hi: int) -> None:
+            part = planes[lo:hi]
+            np.right_shift(words[lo:hi], np.uint32(9), out=part, casting="unsafe")
+            part += np.float32(0.5)
+            part *= np.float32(2.0**-22)
+            part -= np.float32(1.0)
+            for plane in part:
+                cv2.sepFilter2D(plane, -1, kx, ky, dst=plane, borderType=cv2.BORDER_REFLECT)
+
+        _each_chunk(work, planes.shape[0], max(1, _CHUNK_ELEMENTS // (h * w)))
         return u
 
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
