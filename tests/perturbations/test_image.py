@@ -162,6 +162,24 @@ def test_standard_normal_draws_are_standard_normal_and_seeded(width: int) -> Non
     assert not np.array_equal(z, im._standard_normal(np.random.default_rng(12), (3, width)))
 
 
+@pytest.mark.parametrize("name", ["image_gaussian_noise", "shot_noise", "impulse_noise"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 300, 303), (400, 3, 20, 23), (7, 1, 64, 65), (1, 3, 9, 9)]
+)
+def test_one_shot_noise_is_sample_then_apply(name: str, layout: str, shape: tuple) -> None:
+    """A call draws and applies block by block (float32 NCHW, large batches): the bits of
+    sample then apply, and the generator is left in the same state."""
+    p = P.get(name, layout=layout)
+    X = np.random.default_rng(1).random(shape).astype(np.float32)
+    if layout == "NHWC":
+        X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(p(X, 2.5, r1), p.apply(X, p.sample(X, r2), 2.5))
+    assert r1.integers(2**62) == r2.integers(2**62)
+    assert im._fusable(p, X, 2) == (layout == "NCHW" and X.size > 2 * im._STREAM_WORDS)
+
+
 def test_shot_noise_scales_with_brightness_and_keeps_black() -> None:
     X = np.concatenate([np.zeros((1, 1, 64, 64)), np.full((1, 1, 64, 64), 0.5)])
     out = P.get("shot_noise")(X, 1, 0)  # 60 photons per unit: Poisson(30) / 60

@@ -197,10 +197,22 @@ class Perturbation(Params, abc.ABC):
         else:
             stats_source = self
         gen = as_generator(rng)
+        if self.stochastic and m != 0 and not return_params:
+            out = stats_source.sample_apply(arr, gen, m)
+            return self.restore(out, token)
         params = stats_source.sample(arr, gen) if self.stochastic else None
         out = arr.copy() if m == 0 else stats_source.apply(arr, params, m)
         out = self.restore(out, token)
         return (out, params) if return_params else out
+
+    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
+        """``apply(X, sample(X, rng), magnitude)``: what a one-shot call computes.
+
+        A subclass may fuse the two (drawing and applying in cache, never
+        holding all the draws) if it gives the same bits and reads ``rng``
+        exactly as :meth:`sample` does, so the generator is left in the same state.
+        """
+        return self.apply(X, self.sample(X, rng), magnitude)
 
     def _with_stats(self, arr: np.ndarray) -> Perturbation:
         """A fitted copy (statistics from ``arr``), leaving ``self`` unfitted."""

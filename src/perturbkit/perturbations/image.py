@@ -572,8 +572,13 @@ def _words(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-class _PixelNoise(_TensorImagePerturbation):
-    """Noise drawn per pixel and channel: float32 standard draws, (n, c, h, w) in any layout."""
+class _PixelNoise(ImagePerturbation):
+    """Noise drawn per pixel and channel: float32 standard draws, (n, c, h, w) in any layout.
+
+    ``apply`` and the one-shot :meth:`sample_apply` compute :meth:`_noise` in
+    numpy, one IEEE float32 operation at a time, in cache-sized chunks on the
+    thread pool; they give the same bits (tested).
+    """
 
     stochastic = True
 
@@ -585,8 +590,93 @@ class _PixelNoise(_TensorImagePerturbation):
         n, a, b, c = X.shape
         return self._draw(rng, (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b))
 
-    def _params(self, params: np.ndarray) -> Any:
-        return _torch().from_numpy(params)
+    @abc.abstractmethod
+    def _factors(self, severity: float) -> tuple[np.float32, ...]:
+        """The float32 constants of :meth:`_noise` at ``severity``."""
+
+    @abc.abstractmethod
+    def _noise(
+        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
+    ) -> None:
+        """``out`` = the noisy float32 ``x`` from the draws ``z`` (``z`` may be overwritten)."""
+
+    def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
+        s = float(magnitude)
+        if s == 0.0 or X.shape[0] == 0:
+            return X.copy()
+        f = self._factors(s)
+        z = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
+        out = np.empty(X.shape, dtype=X.dtype)
+
+        def work(lo: int, hi: int) -> None:
+            x = X[lo:hi].astype(np.float32, copy=False)
+            o = out[lo:hi] if out.dtype == np.float32 else np.empty(x.shape, np.float32)
+            self._noise(x, np.array(z[lo:hi], dtype=np.float32), f, o)
+            np.clip(o, 0.0, 1.0, out=o)
+            if o.base is not out:
+                out[lo:hi] = o
+
+        _each_chunk(work, X.shape[0], max(1, _CHUNK_ELEMENTS // max(1, X[0].size)))
+        return out
+
+    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
+        """Draw and add block by block, in cache, on the thread pool: the bits of
+        ``apply(X, sample(X, rng), magnitude)`` without holding the batch's draws
+        (float32 NCHW batches drawn from child streams; others sample and apply)."""
+        if not _fusable(self, X, 2):
+            return super().sample_apply(X, rng, magnitude)
+        f = self._factors(float(magnitude))
+
+        def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+            _box_muller(raw)
+            self._noise(x, raw.view(np.float32)[: x.shape[0]], f, out)
+            np.clip(out, 0.0, 1.0, out=out)
+
+        return _draw_and_apply(X, rng, 2, block)
+
+
+def _fusable(p: ImagePerturbation, X: np.ndarray, per_word: int) -> bool:
+    """Whether a one-shot noise call may draw and apply block by block (see
+    :func:`_draw_and_apply`): float32 NCHW, C-contiguous, drawn from child streams."""
+    return (
+        X.dtype == np.float32
+        and p.layout == "NCHW"
+        and X.flags.c_contiguous
+        and -(-X.size // per_word) > _STREAM_WORDS
+    )
+
+
+def _draw_and_apply(
+    X: np.ndarray,
+    rng: np.random.Generator,
+    per_word: int,
+    block: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
+) -> np.ndarray:
+    """The one-shot path of a noise: ``block(raw, x, out)`` per child stream.
+
+    The draws are those of :func:`_streams` for ``ceil(X.size / per_word)``
+    64-bit words (``rng`` read as :func:`_words` reads it); stream ``j``'s
+    words ``raw`` (overwritable) serve the flat values ``x`` → ``out`` that
+    the same words serve when the whole batch is drawn first. Each block is
+    drawn and applied in cache, on the thread pool.
+    """
+    count = X.size
+    n = -(-count // per_word)
+    kids = _streams(rng, n)
+    x, out = X.reshape(-1), np.empty(X.shape, dtype=X.dtype)
+    flat = out.reshape(-1)
+
+    def work(lo: int, hi: int) -> None:
+        buf = np.empty(_STREAM_WORDS, dtype="<u8")
+        for j in range(lo, hi):
+            a = j * _STREAM_WORDS
+            raw = buf[: min(n, a + _STREAM_WORDS) - a]
+            raw[:] = np.random.PCG64(kids[j]).random_raw(raw.shape[0])
+            v0, v1 = per_word * a, min(count, per_word * (a + raw.shape[0]))
+            block(raw, x[v0:v1], flat[v0:v1])
+
+    _each_chunk(work, len(kids), 4)
+    return out
 
 
 @register
@@ -602,12 +692,17 @@ class ImageGaussianNoise(_PixelNoise):
     """
 
     name = "image_gaussian_noise"
-    version = 3  # 3: large batches drawn by threads (2: Box-Muller on raw bits; 1: torch)
+    version = 3  # 3: large batches drawn by threads, x + (σ·z) (2: Box-Muller on raw bits)
     TABLE: ClassVar[tuple[float, ...]] = (0.08, 0.12, 0.18, 0.26, 0.38)
 
-    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
-        sigma = _interp(severity, 0.0, self.TABLE)
-        _torch().add(x, self._params(params), alpha=sigma, out=dst)
+    def _factors(self, severity: float) -> tuple[np.float32, ...]:
+        return (np.float32(_interp(severity, 0.0, self.TABLE)),)
+
+    def _noise(
+        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
+    ) -> None:
+        z *= f[0]
+        np.add(x, z, out=out)
 
 
 @register
@@ -627,15 +722,19 @@ class ShotNoise(_PixelNoise):
     """
 
     name = "shot_noise"
-    version = 3  # 3: large batches drawn by threads (2: Box-Muller on raw bits; 1: torch)
+    version = 3  # 3: large batches drawn by threads, x + (√x·z)·s (2: Box-Muller on raw bits)
     TABLE: ClassVar[tuple[float, ...]] = (60.0, 25.0, 12.0, 5.0, 3.0)
 
-    def _write(self, x: Any, params: Any, severity: float, dst: Any) -> None:
-        torch = _torch()
-        scale = _interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])
-        torch.sqrt(x, out=dst)
-        dst.mul_(self._params(params))
-        torch.add(x, dst, alpha=scale, out=dst)
+    def _factors(self, severity: float) -> tuple[np.float32, ...]:
+        return (np.float32(_interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])),)
+
+    def _noise(
+        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
+    ) -> None:
+        np.sqrt(x, out=out)
+        out *= z
+        out *= f[0]
+        out += x
 
 
 @register
@@ -673,21 +772,41 @@ class ImpulseNoise(ImagePerturbation):
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
             return X.copy()
-        amount = _interp(s, 0.0, self.TABLE)
-        cut = np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16)))
+        cut = self._cut(s)
         u = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
         out = np.empty(X.shape, dtype=X.dtype)
 
         def work(lo: int, hi: int) -> None:  # in cache-sized chunks
-            dst, ui = out[lo:hi], u[lo:hi]
-            np.copyto(dst, X[lo:hi])
-            np.copyto(dst, 0.0, where=ui < cut)
-            np.copyto(dst, 1.0, where=(ui - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
+            _salt_and_pepper(X[lo:hi], u[lo:hi], cut, out[lo:hi])
 
         step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
         # three numpy passes per chunk: worth threads from ~74×74 RGB images on
         _each_chunk(work, X.shape[0], step, parallel=X[0].size >= 1 << 14)
         return out
+
+    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
+        """Draw and threshold block by block, in cache, on the thread pool: the bits
+        of ``apply(X, sample(X, rng), magnitude)`` (float32 NCHW batches drawn
+        from child streams; others sample and apply)."""
+        if not _fusable(self, X, 4):
+            return super().sample_apply(X, rng, magnitude)
+        cut = self._cut(float(magnitude))
+
+        def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+            _salt_and_pepper(x, raw.view("<u2")[: x.shape[0]], cut, out)
+
+        return _draw_and_apply(X, rng, 4, block)
+
+    def _cut(self, severity: float) -> np.uint16:
+        amount = _interp(severity, 0.0, self.TABLE)
+        return np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16)))
+
+
+def _salt_and_pepper(x: np.ndarray, u: np.ndarray, cut: np.uint16, out: np.ndarray) -> None:
+    """``out`` = ``x`` with 0 where ``u < cut`` and 1 where ``2¹⁵ <= u < 2¹⁵ + cut``."""
+    np.copyto(out, x)
+    np.copyto(out, 0.0, where=u < cut)
+    np.copyto(out, 1.0, where=(u - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
 
 
 # -- blur -------------------------------------------------------------------------------
