@@ -278,24 +278,35 @@ def test_jpeg_decoders_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> No
         np.testing.assert_array_equal(p(b, 4, 0), f)
 
 
-def test_motion_blur_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs of taps (large images) and one correlation (small) give the same blur."""
-    X = np.random.default_rng(2).random((3, 3, 70, 66)).astype(np.float32)
+def test_motion_blur_is_the_correlation_with_its_kernel() -> None:
+    """Bands of taps summed: the correlation with the whole kernel, edges repeated."""
+    X = np.random.default_rng(2).random((6, 3, 70, 66)).astype(np.float32)
     p = P.get("motion_blur")
-    runs = p(X, 4, 1)
-    monkeypatch.setattr(im, "_SEGMENT_PIXELS", 10**9)
-    np.testing.assert_allclose(p(X, 4, 1), runs, atol=2e-6)
+    angles = p.sample(X, np.random.default_rng(1))
+    out = p.apply(X, angles, 4.0)
+    kernels, d = im._motion_kernels(angles, 15, 12)
+    for i in range(6):
+        for c in range(3):
+            pad = np.pad(X[i, c], ((d, d), (0, kernels.shape[2] - 1)), mode="edge")
+            want = np.zeros((70, 66))
+            for y, x in zip(*np.nonzero(kernels[i]), strict=True):
+                want += kernels[i][y, x] * pad[y : y + 70, x : x + 66]
+            np.testing.assert_allclose(out[i, c], np.clip(want, 0, 1), atol=2e-6)
 
 
-@pytest.mark.parametrize("angle", [-45.0, -30.0, -3.0, 0.0, 12.0, 44.0, 45.0])
-def test_motion_kernel_runs_tile_the_streak(angle: float) -> None:
-    """The runs hold every tap once, each in a box OpenCV correlates tap by tap."""
-    k, d = im._motion_kernels(np.array([angle]), 20, 15)
-    rebuilt = np.zeros_like(k[0])
-    for sub, y0, x0 in im._line_segments(k[0], d):
-        assert sub.size < im._DFT_AREA
-        rebuilt[y0 : y0 + sub.shape[0], x0 : x0 + sub.shape[1]] += sub
-    np.testing.assert_array_equal(rebuilt, k[0])
+@pytest.mark.parametrize("radius", [10, 15, 17.5, 20])
+def test_motion_kernel_bands_tile_the_streak(radius: float) -> None:
+    """Every tap in exactly one band, each band's box under OpenCV's DFT threshold."""
+    angles = np.linspace(-45.0, 45.0, 721)
+    kernels, _ = im._motion_kernels(angles, radius, 8)
+    rebuilt = np.zeros_like(kernels)
+    for c0, c1, first, last in im._motion_bands(kernels):
+        for i in range(len(angles)):
+            if last[i] >= first[i]:
+                assert (last[i] - first[i] + 1) * (c1 - c0) < im._DFT_AREA
+                rows = slice(first[i], last[i] + 1)
+                rebuilt[i, rows, c0:c1] += kernels[i, rows, c0:c1]
+    np.testing.assert_array_equal(rebuilt, kernels)
 
 
 def test_rotation_is_bilinear_resampling_about_the_centre() -> None:

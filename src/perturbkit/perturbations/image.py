@@ -933,41 +933,31 @@ class DefocusBlur(_PerImageCv):
             cv2.filter2D(a, -1, plan, dst=b, borderType=cv2.BORDER_REFLECT_101)
 
 
-_SEGMENT_PIXELS = 64 * 64  # from this image size on, motion blur sums runs of taps
 _DFT_AREA = 130
 """OpenCV's ``filter2D`` correlates float32 through a DFT from a kernel box of this area
 on; below it, it loops over the kernel's non-zero taps only."""
+_BAND = 10
+"""Columns per band of a motion kernel: a band's taps fit a box of at most 11 × 10."""
 
 
-def _line_segments(k: np.ndarray, d: int) -> list[tuple[np.ndarray, int, int]]:
-    """Split a motion kernel into runs of taps that OpenCV correlates tap by tap.
+def _motion_bands(kernels: np.ndarray) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Cut motion kernels ``(n, rows, width)`` into bands of at most :data:`_BAND` columns.
 
-    The taps of ``k`` (origin ``(d, 0)``) are walked along the streak and cut
-    greedily into runs whose bounding box has an area under :data:`_DFT_AREA`.
-    Each run is ``(sub-kernel, row, column)``: the box's offset in the image
-    padded by ``d`` rows above and below. A horizontal streak is one run; a
-    45° streak of 31 taps, three.
+    A streak at |angle| <= 45° rises at most one row per column, so a band's taps
+    fit a box of at most ``(_BAND + 1) × _BAND`` pixels: under :data:`_DFT_AREA`,
+    where OpenCV loops over the taps. Per band ``(c0, c1, first, last)``: its
+    columns and, per kernel, the first and last row holding a tap (``last <
+    first`` when it holds none).
     """
-    ys, xs = np.nonzero(k)
-    order = np.argsort(xs, kind="stable")
-    ys, xs = ys[order], xs[order]
-    runs = []
-    i = 0
-    while i < len(xs):
-        j = i + 1
-        lo = hi = int(ys[i])
-        while j < len(xs):
-            lo2, hi2 = min(lo, int(ys[j])), max(hi, int(ys[j]))
-            if (hi2 - lo2 + 1) * (int(xs[j]) - int(xs[i]) + 1) >= _DFT_AREA:
-                break
-            lo, hi = lo2, hi2
-            j += 1
-        x0 = int(xs[i])
-        sub = np.zeros((hi - lo + 1, int(xs[j - 1]) - x0 + 1), dtype=k.dtype)
-        sub[ys[i:j] - lo, xs[i:j] - x0] = k[ys[i:j], xs[i:j]]  # this run's taps only
-        runs.append((sub, lo, x0))
-        i = j
-    return runs
+    _, rows, width = kernels.shape
+    edges = np.linspace(0, width, -(-width // _BAND) + 1).round().astype(int)
+    bands = []
+    for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        nz = kernels[:, :, c0:c1].any(axis=2)
+        first = np.where(nz.any(axis=1), nz.argmax(axis=1), rows)
+        last = rows - 1 - nz[:, ::-1].argmax(axis=1)
+        bands.append((c0, c1, first, last))
+    return bands
 
 
 def _motion_kernels(angles_deg: np.ndarray, radius: float, sigma: float) -> tuple[np.ndarray, int]:
@@ -1012,7 +1002,7 @@ class MotionBlur(_PerImageCv):
     """
 
     name = "motion_blur"
-    version = 2  # 2: large images sum runs of taps (1: shifted copies; float rounding)
+    version = 2  # 2: sums bands of taps (1: shifted copies or one correlation; float rounding)
     interleave_small = True  # one call per small image instead of one per plane
     stochastic = True
     TABLE: ClassVar[tuple[tuple[float, float], ...]] = (
@@ -1030,32 +1020,32 @@ class MotionBlur(_PerImageCv):
         radius = _interp(severity, 0.0, [r for r, _ in self.TABLE])
         sigma = _interp(severity, 0.0, [s for _, s in self.TABLE])
         kernels, d = _motion_kernels(np.asarray(params, np.float64), radius, sigma)
-        runs = [_line_segments(k, d) for k in kernels] if h * w >= _SEGMENT_PIXELS else None
-        return kernels, d, runs
+        return kernels, d, _motion_bands(kernels)
 
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
-        kernels, d, runs = plan
+        kernels, d, bands = plan
         k = kernels[i]
         h, w = srcs[0].shape[:2]
-        if runs is None:  # small images: one correlation over the streak's rows is cheaper
-            rows = np.flatnonzero(k.any(axis=1))
-            k = k[rows[0] : rows[-1] + 1]
-            anchor = (0, d - int(rows[0]))
-            for a, b in zip(srcs, dsts, strict=True):
-                cv2.filter2D(a, -1, k, dst=b, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
-            return
-        # a few runs of taps, each correlated tap by tap over the edge-padded image
-        # (a DFT would cost more), summed
+        # the streak's taps, a band of columns at a time, each correlated tap by tap
+        # over the edge-padded image (a DFT would cost more), summed: at 224×224, 165 →
+        # ~60 ms a batch against 31 shifted copies added one by one; at 32×32, 8.9 →
+        # ~4 ms against one correlation over the streak's rows (a DFT there too)
         for a, b in zip(srcs, dsts, strict=True):
             pad = cv2.copyMakeBorder(a, d, d, 0, k.shape[1] - 1, cv2.BORDER_REPLICATE)
-            for j, (sub, y0, x0) in enumerate(runs[i]):
-                bh, bw = sub.shape
-                view = pad[y0 : y0 + h + bh - 1, x0 : x0 + w + bw - 1]
-                part = cv2.filter2D(view, -1, sub, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
-                if j == 0:
+            empty = True
+            for c0, c1, first, last in bands:
+                y0, y1 = int(first[i]), int(last[i]) + 1
+                if y1 <= y0:
+                    continue
+                view = pad[y0 : y1 + h - 1, c0 : c1 + w - 1]
+                part = cv2.filter2D(
+                    view, -1, k[y0:y1, c0:c1], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+                )
+                if empty:
                     b[...] = part[:h, :w]
+                    empty = False
                 else:
                     cv2.add(b, part[:h, :w], dst=b)
 
