@@ -409,6 +409,23 @@ def test_bad_input_is_refused_in_one_line(X: np.ndarray, kwargs: dict, match: st
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("bad", "match"), [(1.5, r"Got values in \[0, 1.5\]"), (np.nan, "finite")])
+def test_a_bad_pixel_in_any_chunk_is_refused(name: str, bad: float, match: str) -> None:
+    """apply checks each chunk as it reads it: one bad pixel in the last image of a batch
+    of many chunks is refused with the batch's range, at any magnitude, 0 included."""
+    X = np.random.default_rng(3).random((40, 3, 70, 73)).astype(np.float32)
+    X[:, :, 0, 0] = 0.0
+    X[-1, 2, 60, 70] = bad
+    p = P.get(name)
+    for magnitude in (0, 2.5):
+        with pytest.raises(DataError, match=match) as info:
+            p(X, magnitude, 0)
+        assert "\n" not in str(info.value)
+    with pytest.raises(DataError, match=match):
+        p.fit(X)
+
+
 def test_colour_ops_refuse_one_channel_and_bad_params_are_parameter_errors() -> None:
     grey = np.zeros((2, 1, 8, 8))
     for name in ("saturation", "hue_shift", "color_temperature"):

@@ -201,9 +201,14 @@ class Perturbation(Params, abc.ABC):
             out = stats_source.sample_apply(arr, gen, m)
             return self.restore(out, token)
         params = stats_source.sample(arr, gen) if self.stochastic else None
-        out = arr.copy() if m == 0 else stats_source.apply(arr, params, m)
+        out = stats_source.identity(arr) if m == 0 else stats_source.apply(arr, params, m)
         out = self.restore(out, token)
         return (out, params) if return_params else out
+
+    def identity(self, arr: np.ndarray) -> np.ndarray:
+        """The result at magnitude 0: a copy of ``arr`` (a subclass whose ``apply`` checks
+        the values it reads checks them here too)."""
+        return arr.copy()
 
     def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
         """``apply(X, sample(X, rng), magnitude)``: what a one-shot call computes.

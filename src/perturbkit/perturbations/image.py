@@ -122,7 +122,9 @@ class ImagePerturbation(Perturbation):
     def _channel_axis(self) -> int:
         return 1 if self.layout == "NCHW" else 3
 
-    def _check_images(self, arr: np.ndarray) -> None:
+    def _check_images(self, arr: np.ndarray, *, values: bool = True) -> None:
+        """Refuse a batch that is not images, in one line; with ``values``, also one whose
+        pixels are not finite or not in [0, 1] (``apply`` checks those chunk by chunk)."""
         owner = type(self).__name__
         if not np.issubdtype(arr.dtype, np.floating):
             raise DataError(
@@ -151,20 +153,36 @@ class ImagePerturbation(Perturbation):
                 f"{owner} changes colour and needs 3-channel RGB images. Got 1 channel "
                 f"(shape {arr.shape}) instead."
             )
-        if arr.size:
-            lo, hi = _value_range(arr)
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise DataError(f"{owner} needs finite pixel values. Got NaN or infinity.")
-            if lo < 0.0 or hi > 1.0:
-                raise DataError(
-                    f"{owner} needs pixel values in [0, 1]. Got values in [{lo:.4g}, {hi:.4g}] "
-                    "instead; scale the images first (e.g. X / 255)."
-                )
+        if values and arr.size:
+            self._check_range(*_value_range(arr))
+
+    def _check_range(self, lo: float, hi: float) -> None:
+        owner = type(self).__name__
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise DataError(f"{owner} needs finite pixel values. Got NaN or infinity.")
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(
+                f"{owner} needs pixel values in [0, 1]. Got values in [{lo:.4g}, {hi:.4g}] "
+                "instead; scale the images first (e.g. X / 255)."
+            )
+
+    def _check_chunk(self, chunk: np.ndarray, batch: np.ndarray) -> None:
+        """The value check of a chunk ``apply`` is about to read (in cache, in its thread):
+        a chunk out of range raises the batch's error, with the batch's range."""
+        if chunk.size:
+            lo, hi = float(np.min(chunk)), float(np.max(chunk))
+            if not (lo >= 0.0 and hi <= 1.0):  # NaN fails too
+                self._check_range(float(np.min(batch)), float(np.max(batch)))
+
+    def identity(self, arr: np.ndarray) -> np.ndarray:
+        self._check_images(arr)
+        return arr.copy()
 
     def fit(self, X_ref: Any) -> ImagePerturbation:
         """Check that ``X_ref`` is a valid batch of images; no statistics are learnt."""
         self._validate_params()
-        _arr, _ = self.prepare(X_ref)
+        arr, _ = self.prepare(X_ref)
+        self._check_images(arr)
         return self
 
     # -- batch in / out -------------------------------------------------------------
@@ -183,7 +201,9 @@ class ImagePerturbation(Perturbation):
                 arr = t.numpy()
         else:
             arr = np.asarray(X)
-        self._check_images(arr)
+        # the pixel values are checked by apply, chunk by chunk while in cache (one read of
+        # the batch fewer), or by identity at magnitude 0
+        self._check_images(arr, values=False)
         return arr, token
 
     def restore(self, X_new: np.ndarray, token: Any) -> Any:
@@ -230,7 +250,7 @@ class _PerPixelPerturbation(ImagePerturbation):
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
-            return X.copy()
+            return self.identity(X)
         out = np.empty(X.shape, dtype=X.dtype)
         nhwc = self.layout == "NHWC"
 
@@ -239,6 +259,7 @@ class _PerPixelPerturbation(ImagePerturbation):
 
         def work(lo: int, hi: int) -> None:
             raw = X[lo:hi]
+            self._check_chunk(raw, X)
             x = nchw(raw).astype(np.float32, copy=False)
             dst = nchw(out[lo:hi]) if out.dtype == np.float32 else np.empty(x.shape, np.float32)
             self._write(x, self._chunk_params(raw, _rows(params, slice(lo, hi))), s, dst)
@@ -333,7 +354,7 @@ class _CvImagePerturbation(ImagePerturbation):
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
-            return X.copy()
+            return self.identity(X)
         cv2 = _cv2()
         x = np.ascontiguousarray(X, dtype=np.float32)
         out = np.empty(x.shape, dtype=np.float32)
@@ -348,6 +369,7 @@ class _CvImagePerturbation(ImagePerturbation):
 
         def work(lo: int, hi: int) -> None:
             sl = slice(lo, hi)
+            self._check_chunk(X[sl], X)
             if not to_hwc:
                 src, dst = x[sl], out[sl]
             elif step == 1:  # one large image: OpenCV's vectorised merge
@@ -629,12 +651,13 @@ class _PixelNoise(ImagePerturbation):
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
-            return X.copy()
+            return self.identity(X)
         f = self._factors(s)
         z = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
         out = np.empty(X.shape, dtype=X.dtype)
 
         def work(lo: int, hi: int) -> None:
+            self._check_chunk(X[lo:hi], X)
             x = X[lo:hi].astype(np.float32, copy=False)
             o = out[lo:hi] if out.dtype == np.float32 else np.empty(x.shape, np.float32)
             self._noise(x, np.array(z[lo:hi], dtype=np.float32), f, o)
@@ -659,6 +682,7 @@ class _PixelNoise(ImagePerturbation):
         f = self._factors(float(magnitude))
 
         def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+            self._check_chunk(x, X)
             _box_muller(raw)
             self._noise(x, raw.view(np.float32)[: x.shape[0]], f, out)
             np.clip(out, 0.0, 1.0, out=out)
@@ -802,12 +826,13 @@ class ImpulseNoise(ImagePerturbation):
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
-            return X.copy()
+            return self.identity(X)
         cut = self._cut(s)
         u = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
         out = np.empty(X.shape, dtype=X.dtype)
 
         def work(lo: int, hi: int) -> None:  # in cache-sized chunks
+            self._check_chunk(X[lo:hi], X)
             _salt_and_pepper(X[lo:hi], u[lo:hi], cut, out[lo:hi])
 
         step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
@@ -824,6 +849,7 @@ class ImpulseNoise(ImagePerturbation):
         cut = self._cut(float(magnitude))
 
         def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+            self._check_chunk(x, X)
             _salt_and_pepper(x, raw.view("<u2")[: x.shape[0]], cut, out)
 
         return _draw_and_apply(X, rng, 4, block)
@@ -1382,7 +1408,7 @@ class JpegCompression(ImagePerturbation):
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
         if s == 0.0 or X.shape[0] == 0:
-            return X.copy()
+            return self.identity(X)
         quality = round(_interp(s, 100.0, self.TABLE))
         nchw = self.layout == "NCHW"
         colour = (X.shape[1] if nchw else X.shape[3]) == 3
@@ -1394,6 +1420,7 @@ class JpegCompression(ImagePerturbation):
         one, bgr = self._codec(quality)
 
         def work(lo: int, hi: int) -> None:  # quantise, lay out as 8-bit HWC, code, back
+            self._check_chunk(X[lo:hi], X)
             xs = X[lo:hi] if X.dtype.itemsize >= 4 else X[lo:hi].astype(np.float32)
             u8 = np.rint(xs * xs.dtype.type(255.0)).astype(np.uint8)  # float16 rounds badly
             if nchw:
@@ -1436,6 +1463,7 @@ class JpegCompression(ImagePerturbation):
         one, _ = self._codec(quality)
 
         def work(lo: int, hi: int) -> None:
+            self._check_chunk(X[lo], X)
             bgr = cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in X[lo, ::-1]])
             for plane, dst in zip(cv2.split(one(bgr)), out[lo, ::-1], strict=True):
                 np.divide(plane, 255.0, out=dst, dtype=np.float32)
