@@ -424,6 +424,10 @@ def test_a_bad_pixel_in_any_chunk_is_refused(name: str, bad: float, match: str) 
         assert "\n" not in str(info.value)
     with pytest.raises(DataError, match=match):
         p.fit(X)
+    stack = pk.Combine([name, "contrast"])
+    for magnitude in (0, 2.5):
+        with pytest.raises(DataError, match=match):
+            stack(X, magnitude, 0)
 
 
 def test_colour_ops_refuse_one_channel_and_bad_params_are_parameter_errors() -> None:

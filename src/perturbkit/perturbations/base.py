@@ -324,6 +324,9 @@ class _Group(Perturbation):
     def restore(self, X_new: np.ndarray, token: Any) -> Any:
         return self.steps[0].restore(X_new, token)  # type: ignore[union-attr]
 
+    def identity(self, arr: np.ndarray) -> np.ndarray:
+        return self.steps[0].identity(arr)  # type: ignore[union-attr]
+
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> list[Any]:
         rngs = spawn(rng, len(self.steps))
         return [
@@ -339,7 +342,7 @@ class _Group(Perturbation):
             m = magnitude * w
             if m > 0:
                 out = s.apply(out, p, m)  # type: ignore[union-attr]
-        return out.copy() if out is X else out
+        return self.identity(X) if out is X else out
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
