@@ -162,6 +162,30 @@ def test_standard_normal_draws_are_standard_normal_and_seeded(width: int) -> Non
     assert not np.array_equal(z, im._standard_normal(np.random.default_rng(12), (3, width)))
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_tone_changes_are_the_torch_formulas_bit_for_bit(layout: str, dtype: type) -> None:
+    """numpy over chunks on the pool, one float32 op at a time: the same bits as the torch
+    formulas of version 1 on the whole batch (brightness, contrast; black pixels kept)."""
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(0).random((7, 3, 40, 41)).astype(dtype)
+    X[0, :, :3, :3] = 0.0
+    x = torch.from_numpy(X.astype(np.float32))
+    v = x.amax(dim=1, keepdim=True)
+    v_new = (v + im._interp(2.5, 0.0, im.Brightness.TABLE)).clamp(max=1.0)
+    bright = torch.where(v > 0, x * (v_new / v.clamp(min=1e-12)), v_new).clamp(0.0, 1.0)
+    mu = torch.from_numpy(X.reshape(7, 3, -1).mean(axis=2, dtype=np.float64).astype(np.float32))
+    want = {"brightness": bright}
+    c = im._interp(1.5, 1.0, im.Contrast.TABLE)
+    want["contrast"] = ((x - mu[:, :, None, None]) * c + mu[:, :, None, None]).clamp(0.0, 1.0)
+    severity = {"brightness": 2.5, "contrast": 1.5}
+    for name, expected in want.items():
+        Xl = np.ascontiguousarray(X.transpose(0, 2, 3, 1)) if layout == "NHWC" else X
+        out = P.get(name, layout=layout)(Xl, severity[name], 0)
+        out = out.transpose(0, 3, 1, 2) if layout == "NHWC" else out
+        np.testing.assert_array_equal(out, expected.numpy().astype(dtype), err_msg=name)
+
+
 @pytest.mark.parametrize("name", ["image_gaussian_noise", "shot_noise", "impulse_noise"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize(
