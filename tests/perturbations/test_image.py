@@ -624,6 +624,26 @@ def test_noise_draws_work_with_any_bit_generator() -> None:
     assert hit.mean() == pytest.approx(0.03, abs=0.005)
 
 
+def test_image_perturbations_need_no_torch_for_numpy_batches() -> None:
+    """The image extra has no torch: the arithmetic is OpenCV and numpy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np\n"
+        "from perturbkit import perturbations as P\n"
+        "X = np.random.default_rng(0).random((3, 3, 40, 41)).astype(np.float32)\n"
+        "for name in P.list('image'):\n"
+        "    out = P.get(name)(X, 2.5, 0)\n"
+        "    assert out.shape == X.shape and out.dtype == X.dtype, name\n"
+        "print(len(P.list('image')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) == len(P.list("image"))
+
+
 def test_a_forked_child_can_use_the_thread_pool() -> None:
     """The cached pool's threads do not survive fork: the child must start its own."""
     import multiprocessing as mp
