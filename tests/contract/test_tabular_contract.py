@@ -198,6 +198,22 @@ class _NoRng(_Base):
         return np.random.default_rng(0).standard_normal(X.shape)
 
 
+class _FusedDiffers(_Base):
+    """A one-shot path that is not sample then apply."""
+
+    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> Any:
+        return self.apply(X, self.sample(X, rng), 2 * magnitude)
+
+
+class _FusedOverdraws(_Base):
+    """A one-shot path that reads the generator once more than sample."""
+
+    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> Any:
+        out = self.apply(X, self.sample(X, rng), magnitude)
+        rng.random()
+        return out
+
+
 class _StateInInit(_Base):
     """Changes its argument in __init__."""
 
@@ -215,6 +231,8 @@ class _StateInInit(_Base):
         (_LosesDtype(), "dtype"),
         (_NoRng(), "drew the same params"),
         (_StateInInit(), "__init__ must only store"),
+        (_FusedDiffers(), "one-shot call at magnitude 0.1 with seed 0 differs"),
+        (_FusedOverdraws(), "sample_apply must read rng exactly as sample does"),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Perturbation) else "",
 )

@@ -199,6 +199,9 @@ def check_perturbation(
       (stochastic) or changes nothing (deterministic: params are ``None``);
     - ``apply(X, params, m)`` replays ``p(X, m, rng, return_params=True)``,
       and ``apply`` writes neither ``X`` nor ``params``;
+    - a one-shot call ``p(X, m, rng)`` (``sample_apply``, which may fuse
+      drawing and applying) gives the same bits as ``sample`` then ``apply``
+      and leaves ``rng`` in the same state;
     - common random numbers: the params drawn at every magnitude are the same,
       and do not depend on X's floating dtype;
     - ``sample_block`` is a pure function of (root, repeat, block);
@@ -326,11 +329,22 @@ def _check_identity(p: Perturbation, src: Perturbation, X: Any, arr: np.ndarray,
 def _check_magnitude_run(
     p: Perturbation, src: Perturbation, X: Any, arr: np.ndarray, m: float, seed: int
 ) -> Any:
-    out, params = p(X, m, np.random.default_rng(seed), return_params=True)
+    r_params, r_once = np.random.default_rng(seed), np.random.default_rng(seed)
+    out, params = p(X, m, r_params, return_params=True)
     _check_output(p, X, out, arr, m)
-    again = p(X, m, np.random.default_rng(seed))
+    again = p(X, m, r_once)
     if not _equal(out, again):
-        raise _fail(p, f"two calls at magnitude {m} with the same seed {seed} differ.")
+        raise _fail(
+            p,
+            f"a one-shot call at magnitude {m} with seed {seed} differs from sample then "
+            "apply with the same seed (return_params=True).",
+        )
+    if r_once.bit_generator.state != r_params.bit_generator.state:
+        raise _fail(
+            p,
+            f"a one-shot call at magnitude {m} leaves the generator in another state than "
+            "sample then apply: sample_apply must read rng exactly as sample does.",
+        )
     if not _equal(p(X, m, seed), out):
         raise _fail(p, f"an int seed {seed} and default_rng({seed}) give different outputs.")
 
