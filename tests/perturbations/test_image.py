@@ -189,7 +189,7 @@ def test_tone_changes_are_the_torch_formulas_bit_for_bit(layout: str, dtype: typ
 @pytest.mark.parametrize("name", ["image_gaussian_noise", "shot_noise", "impulse_noise"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize(
-    "shape", [(2, 3, 300, 303), (400, 3, 20, 23), (7, 1, 64, 65), (1, 3, 9, 9)]
+    "shape", [(2, 3, 300, 303), (3, 1, 301, 303), (400, 3, 20, 23), (7, 1, 64, 65), (1, 3, 9, 9)]
 )
 def test_one_shot_noise_is_sample_then_apply(name: str, layout: str, shape: tuple) -> None:
     """A call draws and applies block by block (float32 NCHW, large batches): the bits of
