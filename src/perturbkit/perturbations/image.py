@@ -101,8 +101,9 @@ class ImagePerturbation(Perturbation):
 
     Blurs, resampling and HSV colour derive from ``_CvImagePerturbation``
     (OpenCV on float32, image by image); tone changes from
-    ``_PerPixelPerturbation`` (float32 numpy over chunks); the noises, JPEG
-    give ``apply`` themselves. All share the batch's chunks on a thread pool.
+    ``_PerPixelPerturbation`` (float32 numpy over chunks); the noises and
+    JPEG give ``apply`` themselves. All share the batch's chunks on a thread
+    pool, and ``apply`` checks the pixel values of each chunk it reads.
     """
 
     modality = "image"
@@ -662,7 +663,7 @@ class _PixelNoise(ImagePerturbation):
             o = out[lo:hi] if out.dtype == np.float32 else np.empty(x.shape, np.float32)
             self._noise(x, np.array(z[lo:hi], dtype=np.float32), f, o)
             np.clip(o, 0.0, 1.0, out=o)
-            if o.base is not out:
+            if out.dtype != np.float32:
                 out[lo:hi] = o
 
         _each_chunk(
