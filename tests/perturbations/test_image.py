@@ -204,6 +204,14 @@ def test_one_shot_noise_is_sample_then_apply(name: str, layout: str, shape: tupl
     assert im._fusable(p, X, 2) == (layout == "NCHW" and X.size > 2 * im._STREAM_WORDS)
 
 
+def test_unit_interval_is_k_plus_half_over_2_23_for_every_k() -> None:
+    k = np.arange(2**23, dtype=np.uint32)
+    words = (k << np.uint32(9)) | np.uint32(0x1FF)  # the low 9 bits are ignored
+    want = ((k.astype(np.float64) + 0.5) * 2.0**-23).astype(np.float32)
+    np.testing.assert_array_equal(im._unit_interval(words), want)
+    np.testing.assert_array_equal(im._unit_interval(k << np.uint32(9)), want)
+
+
 def test_shot_noise_scales_with_brightness_and_keeps_black() -> None:
     X = np.concatenate([np.zeros((1, 1, 64, 64)), np.full((1, 1, 64, 64), 0.5)])
     out = P.get("shot_noise")(X, 1, 0)  # 60 photons per unit: Poisson(30) / 60

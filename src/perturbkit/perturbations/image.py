@@ -568,11 +568,17 @@ def _box_muller(raw: np.ndarray) -> None:
 
 
 def _unit_interval(words: np.ndarray) -> np.ndarray:
-    """float32 uniforms ``(k + ½)·2⁻²³`` in (0, 1) from the top 23 bits of 32-bit words."""
-    u = (words >> np.uint32(9)).astype(np.float32)
-    u += np.float32(0.5)
-    u *= np.float32(2.0**-23)
-    return u
+    """float32 uniforms ``(k + ½)·2⁻²³`` in (0, 1) from the top 23 bits k of 32-bit words.
+
+    The bits of k become the mantissa of ``1 + k·2⁻²³`` (exponent bits or-ed
+    in), from which ``1 − 2⁻²⁴`` is subtracted exactly (Sterbenz): three
+    passes instead of a conversion, an add and a multiply, the same values.
+    """
+    u = np.right_shift(words, np.uint32(9))
+    u |= np.uint32(0x3F800000)
+    f = u.view(np.float32)
+    f -= np.float32(1.0 - 2.0**-24)
+    return f
 
 
 def _uint64(rng: np.random.Generator, n: int) -> np.ndarray:
