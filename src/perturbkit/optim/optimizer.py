@@ -17,7 +17,7 @@ from perturbkit.exceptions import ParameterError
 from perturbkit.optim._streams import TorchStreams, Workspace
 from perturbkit.optim._wrapper import WrappedOptimizer, check_base, clone_state, loss_value
 from perturbkit.optim.generators import GradientPerturbation
-from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor, require_loss
 from perturbkit.optim.stability import StabilityController
 
 __all__ = ["PerturbedOptimizer"]
@@ -185,11 +185,7 @@ class PerturbedOptimizer(WrappedOptimizer):
         value = loss_value(loss)
         t = self.n_steps_
         sched, stab = self.schedule, self.stability
-        if sched is not None and sched.needs_loss and value is None:
-            raise ParameterError(
-                f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure) or "
-                "step(loss=loss)."
-            )
+        require_loss(sched, value, owner=_OWNER, call="step(closure) or step(loss=loss)")
         groups = self._collect()
         needs_norm = (stab is not None and stab.needs_grad_norm) or (
             sched is not None and sched.needs_grad_norm

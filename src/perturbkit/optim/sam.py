@@ -11,7 +11,7 @@ from perturbkit._validation import Interval, OneOf, check_param
 from perturbkit.exceptions import ParameterError
 from perturbkit.optim._wrapper import WrappedOptimizer, check_base, loss_value
 from perturbkit.optim.optimizer import _global_norm
-from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor, require_loss
 
 __all__ = ["SAM"]
 
@@ -81,10 +81,7 @@ class SAM(WrappedOptimizer):
         if self._moved is not None:
             raise RuntimeError("SAM.first_step was called twice without second_step")
         sched, value = self.schedule, loss_value(loss)
-        if sched is not None and sched.needs_loss and value is None:
-            raise ParameterError(
-                f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
-            )
+        require_loss(sched, value, owner=_OWNER)
         factor = observed_factor(sched, self.n_steps_, owner=_OWNER, loss=value)
         groups = []
         for group in self.param_groups:

@@ -33,6 +33,7 @@ __all__ = [
     "as_schedule",
     "checked_factor",
     "observed_factor",
+    "require_loss",
 ]
 
 _POS = Interval(0, None, closed_low=False)
@@ -378,6 +379,14 @@ def as_schedule(value: Any, *, owner: str, name: str = "schedule") -> Schedule |
         f"The '{name}' parameter of {owner} must be a Schedule, a callable t -> float or "
         f"None. Got {value!r} instead."
     )
+
+
+def require_loss(
+    schedule: Schedule | None, loss: float | None, *, owner: str, call: str = "step(closure)"
+) -> None:
+    """One clear line when ``schedule`` needs the loss and the step was given none."""
+    if schedule is not None and schedule.needs_loss and loss is None:
+        raise ParameterError(f"The schedule {schedule!r} of {owner} needs the loss: call {call}.")
 
 
 def checked_factor(schedule: Schedule | None, t: int, *, owner: str) -> float:

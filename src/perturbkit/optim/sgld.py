@@ -9,10 +9,9 @@ from typing import Any
 import torch
 
 from perturbkit._validation import Interval, check_param
-from perturbkit.exceptions import ParameterError
 from perturbkit.optim._streams import TorchStreams, Workspace
 from perturbkit.optim._wrapper import loss_value
-from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor
+from perturbkit.optim.schedules import Schedule, as_schedule, observed_factor, require_loss
 
 __all__ = ["SGLD"]
 
@@ -119,10 +118,7 @@ class SGLD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         sched, value = self.schedule, loss_value(loss)
-        if sched is not None and sched.needs_loss and value is None:
-            raise ParameterError(
-                f"The schedule {sched!r} of {_OWNER} needs the loss: call step(closure)."
-            )
+        require_loss(sched, value, owner=_OWNER)
         factor = observed_factor(sched, self.n_steps_, owner=_OWNER, loss=value)
         self._langevin(factor)
         self.n_steps_ += 1
