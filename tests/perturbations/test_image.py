@@ -201,7 +201,7 @@ def test_one_shot_noise_is_sample_then_apply(name: str, layout: str, shape: tupl
     r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
     np.testing.assert_array_equal(p(X, 2.5, r1), p.apply(X, p.sample(X, r2), 2.5))
     assert r1.integers(2**62) == r2.integers(2**62)
-    assert im._fusable(p, X, 2) == (layout == "NCHW" and X.size > 2 * im._STREAM_WORDS)
+    assert p._fusable(X) == (layout == "NCHW" and X.size > p.per_word * im._STREAM_WORDS)
 
 
 def test_unit_interval_is_k_plus_half_over_2_23_for_every_k() -> None:

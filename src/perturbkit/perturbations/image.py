@@ -518,26 +518,12 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     ziggurat. The 23-bit uniforms cap |z| at 5.8 (a tail of 7·10⁻⁹).
 
     Up to ``2 · _STREAM_WORDS`` normals come from ``rng`` itself; more from
-    the child streams of :func:`_streams`, one block of ``_STREAM_WORDS``
-    draws each, drawn and transformed by the thread pool in cache. Only
-    ``rng`` is read, and the bits do not depend on the number of threads.
+    the child streams of :func:`_for_each_stream`, each block transformed in
+    cache. Only ``rng`` is read, and the bits do not depend on the number of
+    threads.
     """
     count = math.prod(shape)
-    half = -(-count // 2)
-    if half <= _STREAM_WORDS:
-        raw = _uint64(rng, half)
-        _box_muller(raw)
-        return raw.view(np.float32)[:count].reshape(shape)
-    kids = _streams(rng, half)
-    raw = np.empty(half, dtype="<u8")
-
-    def work(lo: int, hi: int) -> None:
-        for j in range(lo, hi):
-            block = raw[j * _STREAM_WORDS : (j + 1) * _STREAM_WORDS]
-            block[:] = np.random.PCG64(kids[j]).random_raw(block.shape[0])
-            _box_muller(block)
-
-    _each_chunk(work, len(kids), 4, parallel=count >= _PARALLEL_ELEMENTS)
+    raw = _words(rng, -(-count // 2), _box_muller)
     return raw.view(np.float32)[:count].reshape(shape)
 
 
@@ -550,8 +536,8 @@ def _box_muller(raw: np.ndarray) -> None:
     half = raw.shape[0]
     words = raw.view("<u4")
     z = raw.view(np.float32)
-
-    def work(lo: int, hi: int) -> None:
+    for lo in range(0, half, 1 << 15):  # pairs per pass: the temporaries stay in cache
+        hi = min(half, lo + (1 << 15))
         u1 = _unit_interval(words[lo:hi])
         u2 = _unit_interval(words[half + lo : half + hi])
         np.log(u1, out=u1)
@@ -562,9 +548,6 @@ def _box_muller(raw: np.ndarray) -> None:
         z[lo:hi] *= u1
         np.sin(u2, out=u2)
         np.multiply(u2, u1, out=z[half + lo : half + hi])
-
-    for lo in range(0, half, 1 << 15):  # pairs per pass: the temporaries stay in cache
-        work(lo, min(half, lo + (1 << 15)))
 
 
 def _unit_interval(words: np.ndarray) -> np.ndarray:
@@ -592,68 +575,102 @@ _STREAM_WORDS = 1 << 16
 """64-bit draws per child stream when a batch's draws are shared by threads."""
 
 
-def _streams(rng: np.random.Generator, n: int) -> list[np.random.SeedSequence]:
-    """Seeds of the child streams for ``n`` 64-bit draws, one per run of ``_STREAM_WORDS``.
+def _for_each_stream(
+    rng: np.random.Generator,
+    n: int,
+    fn: Callable[[int, np.ndarray], None] | None = None,
+    *,
+    dest: np.ndarray | None = None,
+) -> None:
+    """Draw ``n`` 64-bit words from child streams, ``_STREAM_WORDS`` each, on the thread pool.
 
     Four draws of ``rng`` seed a ``SeedSequence``; its children seed PCG64
     streams, whose raw outputs are their 64-bit draws (``random_raw``
     releases the GIL; ``Generator.integers`` holds it). A draw costs ~1.8 ns
-    on one core whatever the bit generator, so 10⁷ of them are worth two cores.
+    on one core whatever the bit generator, so 10⁷ of them are worth two
+    cores. Stream ``j``'s words, for words ``a = j·_STREAM_WORDS`` on, land
+    in ``dest[a:]`` (or a scratch block when ``dest`` is None) and are handed
+    to ``fn(a, words)`` while in cache. The bits depend on ``rng`` and ``n``
+    only, never on the number of threads.
     """
     entropy = [int(v) for v in _uint64(rng, 4)]
-    return np.random.SeedSequence(entropy).spawn(-(-n // _STREAM_WORDS))
-
-
-def _words(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` uniform 64-bit draws (little-endian) for a batch's noise, drawn by threads.
-
-    Up to ``_STREAM_WORDS`` come from ``rng`` itself (:func:`_uint64`); more
-    from the child streams of :func:`_streams`, filled by the thread pool: the
-    bits depend on ``rng`` and ``n`` only, not on the number of threads.
-    """
-    if n <= _STREAM_WORDS:
-        return _uint64(rng, n)
-    kids = _streams(rng, n)
-    out = np.empty(n, dtype="<u8")
+    kids = np.random.SeedSequence(entropy).spawn(-(-n // _STREAM_WORDS))
 
     def work(lo: int, hi: int) -> None:
+        scratch = np.empty(_STREAM_WORDS, dtype="<u8") if dest is None else None
         for j in range(lo, hi):
             a = j * _STREAM_WORDS
-            out[a : a + _STREAM_WORDS] = np.random.PCG64(kids[j]).random_raw(
-                min(n, a + _STREAM_WORDS) - a
-            )
+            size = min(n, a + _STREAM_WORDS) - a
+            words = dest[a : a + size] if scratch is None else scratch[:size]
+            words[:] = np.random.PCG64(kids[j]).random_raw(size)
+            if fn is not None:
+                fn(a, words)
 
-    _each_chunk(work, len(kids), 8, parallel=2 * n >= _PARALLEL_ELEMENTS)
+    # a word serves two values or more: fewer words than that stay on one thread
+    _each_chunk(work, len(kids), 4, parallel=2 * n >= _PARALLEL_ELEMENTS)
+
+
+def _words(
+    rng: np.random.Generator, n: int, fn: Callable[[np.ndarray], None] | None = None
+) -> np.ndarray:
+    """``n`` uniform 64-bit draws (little-endian) for a batch's noise, ``fn`` applied in place
+    to each block of them while in cache.
+
+    Up to ``_STREAM_WORDS`` come from ``rng`` itself (:func:`_uint64`), one
+    block; more from the child streams of :func:`_for_each_stream`.
+    """
+    if n <= _STREAM_WORDS:
+        out = _uint64(rng, n)
+        if fn is not None:
+            fn(out)
+        return out
+    out = np.empty(n, dtype="<u8")
+    _for_each_stream(rng, n, None if fn is None else lambda a, words: fn(words), dest=out)
     return out
 
 
 class _PixelNoise(ImagePerturbation):
-    """Noise drawn per pixel and channel: float32 standard draws, (n, c, h, w) in any layout.
+    """Noise drawn per pixel and channel in NCHW order, whatever the layout.
 
+    Subclasses give the draws (``per_word`` values per 64-bit draw, turned
+    into ``draw_dtype`` values in place by :meth:`_transform`) and the
+    arithmetic (:meth:`_noise`).
     ``apply`` and the one-shot :meth:`sample_apply` compute :meth:`_noise` in
     numpy, one IEEE float32 operation at a time, in cache-sized chunks on the
     thread pool; they give the same bits (tested).
     """
 
     stochastic = True
+    per_word: ClassVar[int] = 2  # values drawn per 64-bit draw
+    draw_dtype: ClassVar[str] = "<f4"  # what those values are
+    float32: ClassVar[bool] = True  # computed in float32 (False: in the caller's dtype)
 
-    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return _standard_normal(rng, shape)
+    def _transform(self, words: np.ndarray) -> None:
+        """Turn 64-bit ``words`` into ``per_word`` draws each, in place (default: as they are)."""
+
+    def _draws(self, words: np.ndarray) -> np.ndarray:
+        self._transform(words)
+        return words.view(self.draw_dtype)
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         # drawn in NCHW order whatever the layout: the same seed, the same noise
         n, a, b, c = X.shape
-        return self._draw(rng, (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b))
+        shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
+        count = math.prod(shape)
+        words = _words(rng, -(-count // self.per_word), self._transform)
+        return words.view(self.draw_dtype)[:count].reshape(shape)
 
     @abc.abstractmethod
-    def _factors(self, severity: float) -> tuple[np.float32, ...]:
-        """The float32 constants of :meth:`_noise` at ``severity``."""
+    def _factors(self, severity: float) -> tuple[Any, ...]:
+        """The constants of :meth:`_noise` at ``severity``."""
 
     @abc.abstractmethod
-    def _noise(
-        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
-    ) -> None:
-        """``out`` = the noisy float32 ``x`` from the draws ``z`` (``z`` may be overwritten)."""
+    def _noise(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
+        """``out`` = the noisy float32 ``x`` from the draws ``z`` (never written)."""
+
+    def _write(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
+        self._noise(x, z, f, out)
+        np.clip(out, 0.0, 1.0, out=out)
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
@@ -663,13 +680,14 @@ class _PixelNoise(ImagePerturbation):
         z = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
         out = np.empty(X.shape, dtype=X.dtype)
 
+        work_dtype = np.dtype(np.float32 if self.float32 else X.dtype)
+
         def work(lo: int, hi: int) -> None:
             self._check_chunk(X[lo:hi], X)
-            x = X[lo:hi].astype(np.float32, copy=False)
-            o = out[lo:hi] if out.dtype == np.float32 else np.empty(x.shape, np.float32)
-            self._noise(x, np.array(z[lo:hi], dtype=np.float32), f, o)
-            np.clip(o, 0.0, 1.0, out=o)
-            if out.dtype != np.float32:
+            x = X[lo:hi].astype(work_dtype, copy=False)
+            o = out[lo:hi] if out.dtype == work_dtype else np.empty(x.shape, work_dtype)
+            self._write(x, z[lo:hi], f, o)
+            if out.dtype != work_dtype:
                 out[lo:hi] = o
 
         _each_chunk(
@@ -680,69 +698,49 @@ class _PixelNoise(ImagePerturbation):
         )
         return out
 
+    def _fusable(self, X: np.ndarray) -> bool:
+        """Whether a one-shot call draws and applies block by block: float32 NCHW,
+        C-contiguous, drawn from child streams (more than ``_STREAM_WORDS`` words)."""
+        return (
+            X.dtype == np.float32
+            and self.layout == "NCHW"
+            and X.flags.c_contiguous
+            and -(-X.size // self.per_word) > _STREAM_WORDS
+        )
+
     def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
-        """Draw and add block by block, in cache, on the thread pool: the bits of
-        ``apply(X, sample(X, rng), magnitude)`` without holding the batch's draws
-        (float32 NCHW batches drawn from child streams; others sample and apply)."""
-        if not _fusable(self, X, 2):
+        """Draw and apply block by block, in cache, on the thread pool: the bits of
+        ``apply(X, sample(X, rng), magnitude)`` without holding the batch's draws.
+
+        Batches :meth:`_fusable` says yes to; others sample and apply. Stream
+        block ``a``'s words serve the flat values ``per_word · a`` on, as in
+        :meth:`sample`.
+        """
+        if not self._fusable(X):
             return super().sample_apply(X, rng, magnitude)
+        count, k = X.size, self.per_word
         f = self._factors(float(magnitude))
+        x, out = X.reshape(-1), np.empty(X.shape, dtype=X.dtype)
+        flat = out.reshape(-1)
 
-        def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-            self._check_chunk(x, X)
-            _box_muller(raw)
-            self._noise(x, raw.view(np.float32)[: x.shape[0]], f, out)
-            np.clip(out, 0.0, 1.0, out=out)
+        def block(a: int, words: np.ndarray) -> None:
+            v0, v1 = k * a, min(count, k * (a + words.shape[0]))
+            self._check_chunk(x[v0:v1], X)
+            self._write(x[v0:v1], self._draws(words)[: v1 - v0], f, flat[v0:v1])
 
-        return _draw_and_apply(X, rng, 2, block)
-
-
-def _fusable(p: ImagePerturbation, X: np.ndarray, per_word: int) -> bool:
-    """Whether a one-shot noise call may draw and apply block by block (see
-    :func:`_draw_and_apply`): float32 NCHW, C-contiguous, drawn from child streams."""
-    return (
-        X.dtype == np.float32
-        and p.layout == "NCHW"
-        and X.flags.c_contiguous
-        and -(-X.size // per_word) > _STREAM_WORDS
-    )
+        _for_each_stream(rng, -(-count // k), block)
+        return out
 
 
-def _draw_and_apply(
-    X: np.ndarray,
-    rng: np.random.Generator,
-    per_word: int,
-    block: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
-) -> np.ndarray:
-    """The one-shot path of a noise: ``block(raw, x, out)`` per child stream.
+class _NormalNoise(_PixelNoise):
+    """Noise from float32 standard normals (Box–Muller, :func:`_box_muller`)."""
 
-    The draws are those of :func:`_streams` for ``ceil(X.size / per_word)``
-    64-bit words (``rng`` read as :func:`_words` reads it); stream ``j``'s
-    words ``raw`` (overwritable) serve the flat values ``x`` → ``out`` that
-    the same words serve when the whole batch is drawn first. Each block is
-    drawn and applied in cache, on the thread pool.
-    """
-    count = X.size
-    n = -(-count // per_word)
-    kids = _streams(rng, n)
-    x, out = X.reshape(-1), np.empty(X.shape, dtype=X.dtype)
-    flat = out.reshape(-1)
-
-    def work(lo: int, hi: int) -> None:
-        buf = np.empty(_STREAM_WORDS, dtype="<u8")
-        for j in range(lo, hi):
-            a = j * _STREAM_WORDS
-            raw = buf[: min(n, a + _STREAM_WORDS) - a]
-            raw[:] = np.random.PCG64(kids[j]).random_raw(raw.shape[0])
-            v0, v1 = per_word * a, min(count, per_word * (a + raw.shape[0]))
-            block(raw, x[v0:v1], flat[v0:v1])
-
-    _each_chunk(work, len(kids), 4, parallel=count >= _PARALLEL_ELEMENTS)
-    return out
+    def _transform(self, words: np.ndarray) -> None:
+        _box_muller(words)
 
 
 @register
-class ImageGaussianNoise(_PixelNoise):
+class ImageGaussianNoise(_NormalNoise):
     """Additive Gaussian noise, ``x + σ·z`` clipped to [0, 1], z ~ N(0, 1) per pixel and channel.
 
     ImageNet-C's ``gaussian_noise``. Severity 1–5 sets σ (pixel values in [0, 1]):
@@ -760,15 +758,13 @@ class ImageGaussianNoise(_PixelNoise):
     def _factors(self, severity: float) -> tuple[np.float32, ...]:
         return (np.float32(_interp(severity, 0.0, self.TABLE)),)
 
-    def _noise(
-        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
-    ) -> None:
-        z *= f[0]
-        np.add(x, z, out=out)
+    def _noise(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
+        np.multiply(z, f[0], out=out)
+        out += x
 
 
 @register
-class ShotNoise(_PixelNoise):
+class ShotNoise(_NormalNoise):
     """Photon (Poisson) noise: ``Poisson(c·x) / c`` with ``c`` photons per unit of intensity.
 
     ImageNet-C's ``shot_noise``, with the Poisson draw replaced by its
@@ -790,9 +786,7 @@ class ShotNoise(_PixelNoise):
     def _factors(self, severity: float) -> tuple[np.float32, ...]:
         return (np.float32(_interp(severity, 0.0, [1.0 / math.sqrt(c) for c in self.TABLE])),)
 
-    def _noise(
-        self, x: np.ndarray, z: np.ndarray, f: tuple[np.float32, ...], out: np.ndarray
-    ) -> None:
+    def _noise(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
         np.sqrt(x, out=out)
         out *= z
         out *= f[0]
@@ -800,7 +794,7 @@ class ShotNoise(_PixelNoise):
 
 
 @register
-class ImpulseNoise(ImagePerturbation):
+class ImpulseNoise(_PixelNoise):
     """Salt-and-pepper noise: a fraction ``amount`` of the pixel values set to 0 or 1.
 
     ImageNet-C's ``impulse_noise`` (scikit-image's ``s&p``, per channel,
@@ -819,61 +813,26 @@ class ImpulseNoise(ImagePerturbation):
 
     name = "impulse_noise"
     version = 3  # 3: large batches drawn by threads (2: 16-bit draws; 1: float32 draws)
-    stochastic = True
+    per_word = 4
+    draw_dtype = "<u2"
+    float32 = False  # it only copies values, 0 and 1: any float dtype as it is
     TABLE: ClassVar[tuple[float, ...]] = (0.03, 0.06, 0.09, 0.17, 0.27)
 
-    def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        # drawn in NCHW order whatever the layout: the same seed, the same noise
-        n, a, b, c = X.shape
-        shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
-        count = math.prod(shape)
-        raw = _words(rng, -(-count // 4))
-        return raw.view("<u2")[:count].astype(np.uint16, copy=False).reshape(shape)
-
-    def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
-        s = float(magnitude)
-        if s == 0.0 or X.shape[0] == 0:
-            return self.identity(X)
-        cut = self._cut(s)
-        u = params if self.layout == "NCHW" else params.transpose(0, 2, 3, 1)
-        out = np.empty(X.shape, dtype=X.dtype)
-
-        def work(lo: int, hi: int) -> None:  # in cache-sized chunks
-            self._check_chunk(X[lo:hi], X)
-            _salt_and_pepper(X[lo:hi], u[lo:hi], cut, out[lo:hi])
-
-        step = max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
-        # three numpy passes per chunk: worth threads from ~74×74 RGB images on
-        _each_chunk(work, X.shape[0], step, parallel=X[0].size >= 1 << 14)
-        return out
-
-    def sample_apply(self, X: np.ndarray, rng: np.random.Generator, magnitude: float) -> np.ndarray:
-        """Draw and threshold block by block, in cache, on the thread pool: the bits
-        of ``apply(X, sample(X, rng), magnitude)`` (float32 NCHW batches drawn
-        from child streams; others sample and apply)."""
-        if not _fusable(self, X, 4):
-            return super().sample_apply(X, rng, magnitude)
-        cut = self._cut(float(magnitude))
-
-        def block(raw: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-            self._check_chunk(x, X)
-            _salt_and_pepper(x, raw.view("<u2")[: x.shape[0]], cut, out)
-
-        return _draw_and_apply(X, rng, 4, block)
-
-    def _cut(self, severity: float) -> np.uint16:
+    def _factors(self, severity: float) -> tuple[Any, ...]:
         amount = _interp(severity, 0.0, self.TABLE)
-        return np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16)))
+        return (np.uint16(min(2**15 - 1, round(amount / 2.0 * 2**16))),)
+
+    def _noise(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
+        # 0 where u < cut, 1 where 2¹⁵ <= u < 2¹⁵ + cut: values stay in [0, 1], no clip
+        np.copyto(out, x)
+        np.copyto(out, 0.0, where=z < f[0])
+        np.copyto(out, 1.0, where=(z - np.uint16(2**15)) < f[0])  # wraps below 2¹⁵
+
+    def _write(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
+        self._noise(x, z, f, out)
 
 
-def _salt_and_pepper(x: np.ndarray, u: np.ndarray, cut: np.uint16, out: np.ndarray) -> None:
-    """``out`` = ``x`` with 0 where ``u < cut`` and 1 where ``2¹⁵ <= u < 2¹⁵ + cut``."""
-    np.copyto(out, x)
-    np.copyto(out, 0.0, where=u < cut)
-    np.copyto(out, 1.0, where=(u - np.uint16(2**15)) < cut)  # wraps below 2¹⁵
-
-
-# -- blur -------------------------------------------------------------------------------
+# -- blur ----------------------------------------------------------------------------------
 @register
 class GaussianBlur(_PerImageCv):
     """Gaussian blur of standard deviation σ pixels (edges repeated, kernel truncated at 4σ).
