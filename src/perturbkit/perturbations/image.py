@@ -1096,8 +1096,9 @@ class Contrast(_PerPixelPerturbation):
         n = raw.shape[0]
         if self.layout == "NCHW" and raw.dtype in (np.float32, np.float64):
             # OpenCV's row sums in float64: one row per (image, channel), ~3× numpy's speed
+            cv2 = _cv2()
             planes = raw.reshape(-1, raw.shape[2] * raw.shape[3])
-            total = _cv2().reduce(planes, 1, _cv2().REDUCE_SUM, dtype=_cv2().CV_64F)
+            total = cv2.reduce(planes, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
             mu = total.reshape(n, raw.shape[1]) / planes.shape[1]
         elif self.layout == "NCHW":
             mu = raw.reshape(n, raw.shape[1], -1).mean(axis=2, dtype=np.float64)
