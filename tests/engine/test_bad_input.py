@@ -138,6 +138,37 @@ def test_model_error_names_the_rows(breast_cancer):
     _assert_one_line(exc, "rows 256\u2013383", "non-finite")
 
 
+@pytest.mark.parametrize("value", [1.5, np.nan])
+def test_bad_pixels_late_in_swept_images_are_refused_before_the_store(store_url, value):
+    """With a separate reference, the swept images' pixels are checked before any cell:
+    a bad pixel far past the first chunk stores nothing."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    d = load_digits()
+    X = (d.images / 16.0)[:, None].astype(np.float32)
+    model = LogisticRegression(max_iter=300).fit(X.reshape(len(X), -1), d.target)
+
+    def predict(A):
+        return model.predict_proba(np.asarray(A).reshape(len(A), -1))
+
+    Xb = X.copy()
+    Xb[1700, 0, 4, 4] = value
+    with pytest.raises(pk.DataError) as exc:
+        pk.sweep(
+            predict,
+            Xb,
+            perturbations=["brightness", pk.Combine(["image_gaussian_noise", "gaussian_blur"])],
+            magnitudes=[0, 1, 2],
+            reference=X[:50],
+            store=store_url,
+            seed=0,
+            progress=False,
+        )
+    _assert_one_line(exc, "pixel values in [0, 1]" if value == 1.5 else "X must be finite")
+    _assert_store_empty(store_url)
+
+
 @pytest.mark.parametrize("url", ["notaurl://x", "sqlite:////nonexistent-dir/sub/x.db"])
 def test_bad_store_url(breast_cancer, cancer_model, url):
     X, y = breast_cancer

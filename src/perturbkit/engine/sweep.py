@@ -228,6 +228,8 @@ class Sweep:
                 )
             seen[p.key] = p.label
             p.fit(ref)
+            if self.reference is not None:  # fit checked X itself when it is the reference
+                p.check(self.X_)
         return perts
 
     def _build_magnitudes(self) -> list[np.ndarray]:

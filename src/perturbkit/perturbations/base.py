@@ -171,6 +171,15 @@ class Perturbation(Params, abc.ABC):
         """Inverse of :meth:`prepare` for the output (e.g. back to a DataFrame)."""
         return X_new
 
+    def check(self, X: Any) -> None:
+        """Refuse, in one line, a batch this perturbation cannot take, computing nothing.
+
+        :meth:`prepare` checks what it converts; a subclass that leaves some checks
+        to :meth:`apply` (images check pixel values chunk by chunk) does them all
+        here. The engine calls it on the swept data before anything is stored.
+        """
+        self.prepare(X)
+
     def check_magnitude(self, magnitude: Any) -> float:
         return check_magnitude(type(self).__name__, magnitude, high=self.max_magnitude)
 
@@ -326,6 +335,10 @@ class _Group(Perturbation):
 
     def identity(self, arr: np.ndarray) -> np.ndarray:
         return self.steps[0].identity(arr)  # type: ignore[union-attr]
+
+    def check(self, X: Any) -> None:
+        for s in self.steps:
+            s.check(X)  # type: ignore[union-attr]
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> list[Any]:
         rngs = spawn(rng, len(self.steps))

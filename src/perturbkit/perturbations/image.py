@@ -207,6 +207,11 @@ class ImagePerturbation(Perturbation):
         self._check_images(arr, values=False)
         return arr, token
 
+    def check(self, X: Any) -> None:
+        """Layout, channels and every pixel value (``apply`` checks values per chunk)."""
+        arr, _ = self.prepare(X)
+        self._check_images(arr)
+
     def restore(self, X_new: np.ndarray, token: Any) -> Any:
         if token is None:
             return X_new
