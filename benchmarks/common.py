@@ -32,6 +32,33 @@ def time_it(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict
     return {"median": statistics.median(times), "iqr": q[2] - q[0], "min": min(times), "n": repeats}
 
 
+def time_steady(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """:func:`time_it` by ``timeit``'s convention: garbage collected once before the runs
+    and collection switched off while they run, never between them.
+
+    A collection walks every Python object (0.1 s with torch imported) and leaves
+    the caches cold and the thread pools asleep, which costs a short call up to
+    half a millisecond. Use it where the other side of a comparison is timed the
+    same way (the image peers' timer in ``modalities/_image_peers.py`` is).
+    """
+    for _ in range(warmup):
+        fn()
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    finally:
+        if enabled:
+            gc.enable()
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {"median": statistics.median(times), "iqr": q[2] - q[0], "min": min(times), "n": repeats}
+
+
 def interleaved(
     fns: dict[str, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1
 ) -> dict[str, dict[str, float]]:

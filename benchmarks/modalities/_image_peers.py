@@ -13,6 +13,7 @@ Run by image.py:  PEER_PYTHON _image_peers.py SPEC.json OUT.json
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import sys
@@ -25,12 +26,18 @@ warnings.filterwarnings("ignore")
 
 
 def _time(fn, repeats):
+    """As ``common.time_steady`` (timeit's convention): collected once, none while timed."""
     fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
+    gc.collect()
+    gc.disable()
+    try:
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
     q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
     return {"median": statistics.median(ts), "iqr": q[2] - q[0], "n": repeats}
 

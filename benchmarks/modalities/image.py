@@ -6,7 +6,12 @@ Inputs: real photos (scikit-learn's two sample images), 256 seeded random
 that work one image at a time (their native input).
 
 Speed: seconds per batch at severity 3 (median and IQR of ``--repeats``
-runs after one warm-up; perturbkit's time includes its draws). A peer
+runs after one warm-up; perturbkit's time includes its draws). Every library
+is timed the same way, by ``timeit``'s convention (``common.time_steady``):
+garbage collected once before the runs, no collection while they run. (Until
+2026-11-22 perturbkit and kornia were timed with a collection before every
+run, the peers without: a cold start only perturbkit's and kornia's calls
+paid, up to half a millisecond each.) A peer
 "computes the same corruption" when its mean absolute pixel change at our
 severity-3 parameters is within ±25% of ours; for those, the ratio
 ``peer / ours`` is printed (> 1: perturbkit is faster). ``floor`` is a bare
@@ -43,7 +48,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import run_metadata, time_it, write_json  # noqa: E402
+from common import run_metadata, time_steady, write_json  # noqa: E402
 
 from perturbkit import perturbations  # noqa: E402
 
@@ -233,7 +238,7 @@ def bench_size(size: int, args) -> dict:
     Xf = X[: args.fidelity_n]
     params = severity3_params(size)
     res: dict = {"size": size, "batch": args.batch, "ours": {}, "kornia": {}}
-    res["floor"] = time_it(lambda: np.clip(X * 1.0, 0.0, 1.0), repeats=args.repeats)
+    res["floor"] = time_steady(lambda: np.clip(X * 1.0, 0.0, 1.0), repeats=args.repeats)
     variants = [(name, name, {}) for name in perturbations.list("image")]
     if importlib.util.find_spec("simplejpeg"):
         variants.append(
@@ -245,7 +250,7 @@ def bench_size(size: int, args) -> dict:
         rng = np.random.default_rng(0)
         res["ours"][label] = {
             "base": name,
-            "time": time_it(lambda p=p, s=sev, r=rng: p(X, s, r), repeats=args.repeats),
+            "time": time_steady(lambda p=p, s=sev, r=rng: p(X, s, r), repeats=args.repeats),
             "change": [float(np.abs(p(Xf, s, 0) - Xf).mean()) for s in range(1, 6)],
             "severity_timed": sev,
         }
@@ -256,7 +261,7 @@ def bench_size(size: int, args) -> dict:
     for name, op in ops.items():
         try:
             with torch.no_grad():
-                t = time_it(lambda op=op: op(xt), repeats=args.repeats)
+                t = time_steady(lambda op=op: op(xt), repeats=args.repeats)
                 change = float((op(xf).clamp(0, 1) - xf).abs().mean())
             res["kornia"][name] = {"time": t, "change": change}
         except Exception as exc:  # report, do not hide

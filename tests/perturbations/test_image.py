@@ -404,39 +404,6 @@ def test_pixelate_stacked_batch_is_image_by_image(layout: str, channels: int) ->
             np.testing.assert_array_equal(whole, alone, err_msg=f"{h}x{w} severity {s}")
 
 
-@pytest.mark.parametrize("name", ["rotation", "translation", "zoom"])
-@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_affine_chunks_are_warpaffine_image_by_image(name: str, layout: str) -> None:
-    """Small images go through one remap per chunk on warpAffine's fixed-point maps:
-    bit for bit OpenCV's warpAffine of each image, grey and colour, at every size."""
-    cv2 = pytest.importorskip("cv2")
-    p = P.get(name, layout=layout)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    for c in (1, 3):
-        for h, w in [(5, 7), (20, 23), (32, 32), (33, 47), (97, 131)]:
-            shape = (7, c, h, w) if layout == "NCHW" else (7, h, w, c)
-            X = np.random.default_rng(h * w + c).random(shape).astype(np.float32)
-            params = p.sample(X, np.random.default_rng(h))
-            for s in (0.5, 3, 5):
-                M, size = p._plan(params, s, h, w)
-                hwc = X.transpose(0, 2, 3, 1) if layout == "NCHW" else X
-                want = np.stack(
-                    [
-                        cv2.warpAffine(
-                            np.ascontiguousarray(img[..., 0] if c == 1 else img),
-                            M[i],
-                            size,
-                            flags=flags,
-                            borderMode=cv2.BORDER_REFLECT,
-                        ).reshape(h, w, c)
-                        for i, img in enumerate(hwc)
-                    ]
-                ).clip(0, 1)
-                got = p.apply(X, params, s)
-                got = got.transpose(0, 2, 3, 1) if layout == "NCHW" else got
-                np.testing.assert_array_equal(got, want, err_msg=f"{c}x{h}x{w} severity {s}")
-
-
 def test_geometry_keeps_constant_images_and_the_centre() -> None:
     flat = np.full((2, 3, 9, 9), 0.3)
     for name in ("rotation", "translation", "zoom", "lens_distortion", "elastic_transform"):

@@ -1527,9 +1527,7 @@ class _Affine(_PerImageCv):
     """Rotation, zoom or translation about the centre: bilinear, mirrored edges.
 
     OpenCV's ``warpAffine`` samples at 1/32-pixel steps (its fixed-point
-    bilinear tables), as every OpenCV-based augmentation does. A chunk of
-    several small images is one ``remap`` instead of one call per image
-    (:meth:`_chunk`): the same fixed-point maps, the same bits.
+    bilinear tables), as every OpenCV-based augmentation does.
     """
 
     interleaved = True
@@ -1563,68 +1561,6 @@ class _Affine(_PerImageCv):
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         for a, b in zip(srcs, dsts, strict=True):
             cv2.warpAffine(a, M[i], size, dst=b, flags=flags, borderMode=cv2.BORDER_REFLECT)
-
-    def _chunk(
-        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
-    ) -> None:
-        """Images small enough to share a chunk (whether or not this chunk holds several):
-        :func:`_warp_maps` gives ``warpAffine``'s own fixed-point source coordinates,
-        each image is padded with its mirrored edges far enough for every read, the
-        padded images are stacked into one tall image, and one ``remap`` reads it.
-        The reads are the ones ``warpAffine`` makes, so the bits are its bits (tested);
-        one image's result never depends on the chunk. Large images (one per chunk),
-        grey images and maps beyond ``remap``'s 16-bit coordinates go image by image."""
-        k, h, w = src.shape[:3]
-        # large images (warpAffine, one by one) and grey ones (OpenCV's one-channel
-        # remap rounds differently from its warpAffine, by an ulp)
-        if not hwc or src.shape[3] == 1 or src.size >= _CHUNK_ELEMENTS // 2:
-            super()._chunk(cv2, src, dst, sl, plan, hwc)
-            return
-        xi, yi, alpha = _warp_maps(plan[0][sl], h, w)
-        pad = 1 + max(0, -int(xi.min()), -int(yi.min()), int(xi.max()) + 2 - w)
-        pad = max(pad, int(yi.max()) + 2 - h)
-        hp, wp = h + 2 * pad, w + 2 * pad
-        if k * hp >= 2**15 or wp >= 2**15:  # pragma: no cover - shifts of thousands of pixels
-            super()._chunk(cv2, src, dst, sl, plan, hwc)
-            return
-        padded = np.empty((k, hp, wp, src.shape[3]), np.float32)
-        for j in range(k):
-            cv2.copyMakeBorder(src[j], pad, pad, pad, pad, cv2.BORDER_REFLECT, dst=padded[j])
-        xy = np.empty((k, h, w, 2), np.int16)
-        np.add(xi, pad, out=xy[..., 0], casting="unsafe")
-        np.add(
-            yi,
-            (pad + hp * np.arange(k, dtype=np.int32))[:, None, None],
-            out=xy[..., 1],
-            casting="unsafe",
-        )
-        cv2.remap(
-            padded.reshape(k * hp, wp, -1),
-            xy.reshape(k * h, w, 2),
-            alpha.reshape(k * h, w),
-            cv2.INTER_LINEAR,
-            dst=dst.reshape(k * h, w, -1),
-            borderMode=cv2.BORDER_REFLECT,
-        )
-
-
-def _warp_maps(M: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``warpAffine``'s bilinear source coordinates for the inverse maps ``M`` (k, 2, 3):
-    per output pixel the integer column and row of the top-left neighbour, (k, h, w)
-    int32 each, and the 1/32-pixel fractions as OpenCV's table index ``32·fy + fx``
-    (uint16). The arithmetic of OpenCV's ``WarpAffineInvoker``: coordinates in 1/1024
-    pixel, rounded to even per row (y terms) and per column (x terms), summed, then cut
-    to 1/32 pixel."""
-    scale, half = 1024.0, 1024 // 32 // 2
-    xs, ys = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
-    ax = np.rint(M[:, 0, 0, None] * xs * scale).astype(np.int32)[:, None, :]
-    bx = np.rint(M[:, 1, 0, None] * xs * scale).astype(np.int32)[:, None, :]
-    x0 = np.rint((M[:, 0, 1, None] * ys + M[:, 0, 2, None]) * scale).astype(np.int32) + half
-    y0 = np.rint((M[:, 1, 1, None] * ys + M[:, 1, 2, None]) * scale).astype(np.int32) + half
-    X = np.right_shift(x0[:, :, None] + ax, 5)
-    Y = np.right_shift(y0[:, :, None] + bx, 5)
-    alpha = ((Y & 31) << 5) | (X & 31)
-    return np.right_shift(X, 5), np.right_shift(Y, 5), alpha.astype(np.uint16)
 
 
 @register
