@@ -1473,8 +1473,9 @@ class Pixelate(_CvImagePerturbation):
         self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
     ) -> None:
         """The chunk's images (or channel planes) stacked h rows each as one tall image:
-        one area downscale, then one nearest-exact upscale (one large image) or, for
-        several small ones, two gathers of the pixels OpenCV's upscale reads.
+        one area downscale, then one nearest-exact upscale (one large image; a large
+        RGB image is interleaved for the downscale) or, for several small ones, two
+        gathers of the pixels OpenCV's upscale reads.
 
         The small size keeps the tall image's ratio, so the area windows never
         straddle two images, and the upscale reads the same rows as image by image:

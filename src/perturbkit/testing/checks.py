@@ -194,6 +194,7 @@ def check_perturbation(
       (``p.modality == "text"`` or a batch of ``str``), the output is the
       same container (list, tuple, 1-D array of the same kind, Series with
       the same index, dtype and name) holding one ``str`` per input string;
+    - ``check(X)`` (what the engine runs on swept data) accepts ``X``;
     - magnitude 0 is the identity, through ``__call__`` and through ``apply``;
     - the same seed gives the same output; another seed draws other params
       (stochastic) or changes nothing (deterministic: params are ``None``);
@@ -224,6 +225,10 @@ def check_perturbation(
 
     p._validate_params()  # bad constructor arguments raise ParameterError here, as in __call__
     _check_class(p)
+    try:
+        p.check(X)
+    except Exception as exc:
+        raise _fail(p, f"check(X) refused a batch the rest of the checks take: {exc}") from exc
     arr, _ = p.prepare(X)
     src = _source(p, arr)
     _check_identity(p, src, X, arr, seed)
