@@ -39,7 +39,7 @@ def time_steady(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> 
     A collection walks every Python object (0.1 s with torch imported) and leaves
     the caches cold and the thread pools asleep, which costs a short call up to
     half a millisecond. Use it where the other side of a comparison is timed the
-    same way (the image peers' timer in ``modalities/_image_peers.py`` is).
+    same way (the image peers in ``modalities/_image_peers.py`` use it too).
     """
     for _ in range(warmup):
         fn()

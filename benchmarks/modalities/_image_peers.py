@@ -13,33 +13,17 @@ Run by image.py:  PEER_PYTHON _image_peers.py SPEC.json OUT.json
 
 from __future__ import annotations
 
-import gc
 import json
-import statistics
 import sys
-import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import time_steady  # numpy and the standard library only: fine in the peer venv
+
 warnings.filterwarnings("ignore")
-
-
-def _time(fn, repeats):
-    """As ``common.time_steady`` (timeit's convention): collected once, none while timed."""
-    fn()  # warm-up
-    gc.collect()
-    gc.disable()
-    try:
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    finally:
-        gc.enable()
-    q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
-    return {"median": statistics.median(ts), "iqr": q[2] - q[0], "n": repeats}
 
 
 def _change(out, X):
@@ -141,8 +125,9 @@ def main() -> None:
     for ours, ic_name in spec["imagecorruptions"].items():
         np.random.seed(0)  # noqa: NPY002 - imagecorruptions draws from numpy's global state
         try:
-            timing = _time(
-                lambda n=ic_name: [corrupt(img, corruption_name=n, severity=3) for img in X], reps
+            timing = time_steady(
+                lambda n=ic_name: [corrupt(img, corruption_name=n, severity=3) for img in X],
+                repeats=reps,
             )
             changes = []
             for s in range(1, 6):
@@ -167,7 +152,9 @@ def main() -> None:
         for ours, op in ops.items():
             try:
                 op.set_random_seed(0)
-                timing = _time(lambda op=op, imgs=imgs: [op(image=i)["image"] for i in imgs], reps)
+                timing = time_steady(
+                    lambda op=op, imgs=imgs: [op(image=i)["image"] for i in imgs], repeats=reps
+                )
                 res = np.stack([op(image=img)["image"] for img in imgs[: len(Xf)]])
                 out[key][ours] = {
                     "name": type(op).__name__,
