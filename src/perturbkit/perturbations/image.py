@@ -112,6 +112,7 @@ class ImagePerturbation(Perturbation):
     stochastic = False
     unit = "ImageNet-C severity 1–5 (0 is the identity; fractions interpolate its table)"
     needs_rgb: ClassVar[bool] = False
+    in_range: ClassVar[bool] = False  # True: results cannot leave [0, 1], no clip pass
     _constraints: ClassVar[dict[str, Any]] = {"layout": OneOf(LAYOUTS)}
 
     layout: str
@@ -227,7 +228,7 @@ def _value_range(arr: np.ndarray) -> tuple[float, float]:
     while the images are in cache: one read of the batch, shared by the
     threads, instead of two (at 256×3×224×224 float32: ~5.6 ms, not ~10).
     """
-    step = max(1, _CHUNK_ELEMENTS // max(1, arr[0].size))
+    step = _images_per_chunk(arr)
     if arr.shape[0] <= step or arr.size < _PARALLEL_ELEMENTS:
         return float(np.min(arr)), float(np.max(arr))
     lo = np.empty(-(-arr.shape[0] // step))
@@ -273,12 +274,7 @@ class _PerPixelPerturbation(ImagePerturbation):
             if out.dtype != np.float32:
                 nchw(out[lo:hi])[...] = dst
 
-        _each_chunk(
-            work,
-            X.shape[0],
-            max(1, _CHUNK_ELEMENTS // max(1, X[0].size)),
-            parallel=X.size >= _PARALLEL_ELEMENTS,
-        )
+        _each_image_chunk(work, X)
         return out
 
     def _chunk_params(self, raw: np.ndarray, params: Any) -> Any:
@@ -340,6 +336,17 @@ def _each_chunk(
         future.result()
 
 
+def _images_per_chunk(X: np.ndarray) -> int:
+    """Images in one cache-sized chunk of the batch ``X`` (at least one)."""
+    return max(1, _CHUNK_ELEMENTS // max(1, X[0].size))
+
+
+def _each_image_chunk(work: Callable[[int, int], None], X: np.ndarray) -> None:
+    """Elementwise ``work(lo, hi)`` over the images of ``X``, a cache-sized chunk at a time,
+    on the thread pool from :data:`_PARALLEL_ELEMENTS` values on."""
+    _each_chunk(work, X.shape[0], _images_per_chunk(X), parallel=X.size >= _PARALLEL_ELEMENTS)
+
+
 class _CvImagePerturbation(ImagePerturbation):
     """A corruption computed with OpenCV on float32 pixels, image by image.
 
@@ -355,7 +362,6 @@ class _CvImagePerturbation(ImagePerturbation):
 
     interleaved: ClassVar[bool] = False
     interleave_small: ClassVar[bool] = False  # interleave chunks of several small images
-    in_range: ClassVar[bool] = False  # True: results cannot leave [0, 1], no clip pass
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
@@ -368,7 +374,7 @@ class _CvImagePerturbation(ImagePerturbation):
         h, w = (x.shape[2], x.shape[3]) if nchw else x.shape[1:3]
         channels = x.shape[1] if nchw else x.shape[3]
         plan = self._plan(params, s, h, w)
-        step = max(1, _CHUNK_ELEMENTS // x[0].size)
+        step = _images_per_chunk(x)
         interleave = self.interleaved or (self.interleave_small and step > 1)
         to_hwc = interleave and nchw and channels == 3
         hwc = to_hwc or not nchw
@@ -527,9 +533,7 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     cache. Only ``rng`` is read, and the bits do not depend on the number of
     threads.
     """
-    count = math.prod(shape)
-    raw = _words(rng, -(-count // 2), _box_muller)
-    return raw.view(np.float32)[:count].reshape(shape)
+    return _values_from_words(rng, shape, 2, _box_muller, "<f4")
 
 
 def _box_muller(raw: np.ndarray) -> None:
@@ -634,6 +638,20 @@ def _words(
     return out
 
 
+def _values_from_words(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    per_word: int,
+    transform: Callable[[np.ndarray], None] | None,
+    dtype: str,
+) -> np.ndarray:
+    """``shape`` values of ``dtype``, ``per_word`` of them from each 64-bit draw of
+    :func:`_words`, which ``transform`` turns into them in place (None: the raw bits)."""
+    count = math.prod(shape)
+    words = _words(rng, -(-count // per_word), transform)
+    return words.view(dtype)[:count].reshape(shape)
+
+
 class _PixelNoise(ImagePerturbation):
     """Noise drawn per pixel and channel in NCHW order, whatever the layout.
 
@@ -661,9 +679,7 @@ class _PixelNoise(ImagePerturbation):
         # drawn in NCHW order whatever the layout: the same seed, the same noise
         n, a, b, c = X.shape
         shape = (n, a, b, c) if self.layout == "NCHW" else (n, c, a, b)
-        count = math.prod(shape)
-        words = _words(rng, -(-count // self.per_word), self._transform)
-        return words.view(self.draw_dtype)[:count].reshape(shape)
+        return _values_from_words(rng, shape, self.per_word, self._transform, self.draw_dtype)
 
     @abc.abstractmethod
     def _factors(self, severity: float) -> tuple[Any, ...]:
@@ -675,7 +691,8 @@ class _PixelNoise(ImagePerturbation):
 
     def _write(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
         self._noise(x, z, f, out)
-        np.clip(out, 0.0, 1.0, out=out)
+        if not self.in_range:
+            np.clip(out, 0.0, 1.0, out=out)
 
     def apply(self, X: np.ndarray, params: Any, magnitude: float) -> np.ndarray:
         s = float(magnitude)
@@ -695,12 +712,7 @@ class _PixelNoise(ImagePerturbation):
             if out.dtype != work_dtype:
                 out[lo:hi] = o
 
-        _each_chunk(
-            work,
-            X.shape[0],
-            max(1, _CHUNK_ELEMENTS // max(1, X[0].size)),
-            parallel=X.size >= _PARALLEL_ELEMENTS,
-        )
+        _each_image_chunk(work, X)
         return out
 
     def _fusable(self, X: np.ndarray) -> bool:
@@ -821,6 +833,7 @@ class ImpulseNoise(_PixelNoise):
     per_word = 4
     draw_dtype = "<u2"
     float32 = False  # it only copies values, 0 and 1: any float dtype as it is
+    in_range = True  # the values it writes are the pixels, 0 and 1: no clip pass
     TABLE: ClassVar[tuple[float, ...]] = (0.03, 0.06, 0.09, 0.17, 0.27)
 
     def _factors(self, severity: float) -> tuple[Any, ...]:
@@ -832,9 +845,6 @@ class ImpulseNoise(_PixelNoise):
         np.copyto(out, x)
         np.copyto(out, 0.0, where=z < f[0])
         np.copyto(out, 1.0, where=(z - np.uint16(2**15)) < f[0])  # wraps below 2¹⁵
-
-    def _write(self, x: np.ndarray, z: np.ndarray, f: tuple[Any, ...], out: np.ndarray) -> None:
-        self._noise(x, z, f, out)
 
 
 # -- blur ----------------------------------------------------------------------------------
@@ -1385,7 +1395,7 @@ class JpegCompression(ImagePerturbation):
         nchw = self.layout == "NCHW"
         colour = (X.shape[1] if nchw else X.shape[3]) == 3
         out = np.empty(X.shape, dtype=X.dtype)
-        step = max(1, _CHUNK_ELEMENTS // X[0].size)
+        step = _images_per_chunk(X)
         if self.codec == "opencv" and step == 1 and nchw and colour and X.dtype == np.float32:
             self._opencv_planes(X, quality, out)
             return out
@@ -1755,14 +1765,12 @@ class ElasticTransform(_PerImageCv):
 
         def work(lo: int, hi: int) -> None:
             part = planes[lo:hi]
-            np.right_shift(words[lo:hi], np.uint32(9), out=part, casting="unsafe")
-            part += np.float32(0.5)
-            part *= np.float32(2.0**-22)
+            np.multiply(_unit_interval(words[lo:hi]), np.float32(2.0), out=part)
             part -= np.float32(1.0)
             for plane in part:
                 cv2.sepFilter2D(plane, -1, kx, ky, dst=plane, borderType=cv2.BORDER_REFLECT)
 
-        _each_chunk(work, planes.shape[0], max(1, _CHUNK_ELEMENTS // (h * w)))
+        _each_chunk(work, planes.shape[0], _images_per_chunk(planes))
         return u
 
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
