@@ -214,6 +214,13 @@ class _FusedOverdraws(_Base):
         return out
 
 
+class _CheckRefuses(_Base):
+    """A check(X) stricter than what its own apply takes."""
+
+    def check(self, X: Any) -> None:
+        raise ValueError("no, thanks")
+
+
 class _StateInInit(_Base):
     """Changes its argument in __init__."""
 
@@ -233,6 +240,7 @@ class _StateInInit(_Base):
         (_StateInInit(), "__init__ must only store"),
         (_FusedDiffers(), "one-shot call at magnitude 0.1 with seed 0 differs"),
         (_FusedOverdraws(), "sample_apply must read rng exactly as sample does"),
+        (_CheckRefuses(), "check(X) refused a batch the rest of the checks take"),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Perturbation) else "",
 )
