@@ -51,6 +51,19 @@ def test_valid_range_dtype_and_shape_kept(name: str, photos: np.ndarray) -> None
             assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0, (name, s)
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if P.get(n).in_range])
+def test_no_clip_pass_needed_where_in_range_is_claimed(name: str) -> None:
+    # in_range skips the clip: values just under 1 and just over 0, in both layouts
+    rng = np.random.default_rng(3)
+    choices = np.array([0.0, 1.0, np.nextafter(1, 0), 1e-38, 0.5], dtype=np.float32)
+    for shape in [(64, 3, 32, 32), (2, 3, 300, 200)]:
+        X = choices[rng.integers(0, choices.size, shape)]
+        X[:, :, shape[2] // 3 :] = np.nextafter(np.float32(1), np.float32(0))
+        for s in (0.7, 3.0, 5.0):
+            out = P.get(name)(X, s, 1)
+            assert out.min() >= 0.0 and out.max() <= 1.0, (name, shape, s)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_severity_is_monotone_on_real_photos(name: str, photos: np.ndarray) -> None:
     p = P.get(name)
