@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,6 +111,42 @@ def test_rows_do_not_depend_on_the_batch(name: str, photos: np.ndarray) -> None:
     np.testing.assert_array_equal(whole, np.concatenate(parts))
 
 
+@pytest.mark.parametrize(
+    ("n", "step", "workers"), [(256, 85, 2), (7, 3, 2), (1000, 9, 3), (5, 1, 2)]
+)
+def test_balanced_chunks_cover_the_batch_once_in_equal_shares(
+    n: int, step: int, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import Future
+
+    shares: list[list[tuple[int, int]]] = []
+
+    class Recorder:  # runs each share at once, recording its chunks
+        def submit(self, fn: Any, part: list[int]) -> Future:
+            shares.append([])
+            fn(part)
+            done: Future = Future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(im, "_workers", lambda: workers)
+    monkeypatch.setattr(im, "_pool", lambda k: Recorder())
+    sizes = {}
+    for balance in (False, True):
+        shares.clear()
+        im._each_chunk(lambda a, b: shares[-1].append((a, b)), n, step, balance=balance)
+        chunks = sorted(c for share in shares for c in share)
+        assert [lo for lo, _ in chunks] == [0] + [hi for _, hi in chunks[:-1]]
+        assert chunks[-1][1] == n and all(0 < hi - lo <= step for lo, hi in chunks)
+        assert len(shares) == min(workers, -(-n // step))
+        sizes[balance] = [sum(hi - lo for lo, hi in share) for share in shares]
+        longest = max(hi - lo for lo, hi in chunks)
+    assert max(sizes[True]) <= max(sizes[False]) and sum(sizes[True]) == n
+    assert max(sizes[True]) - min(sizes[True]) <= longest  # at most one chunk apart
+    if (n, step) == (256, 85):
+        assert sizes == {False: [170, 86], True: [128, 128]}
+
+
 @pytest.mark.parametrize(("n", "size"), [(400, 20), (40, 70), (3, 300)])
 def test_threads_give_the_same_bits(n: int, size: int) -> None:
     """Batch-level work on OpenCV's thread count: one thread or two, the same output.
@@ -179,7 +216,8 @@ def test_standard_normal_draws_are_standard_normal_and_seeded(width: int) -> Non
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_tone_changes_are_the_torch_formulas_bit_for_bit(layout: str, dtype: type) -> None:
     """numpy over chunks on the pool, one float32 op at a time: the same bits as the torch
-    formulas of version 1 on the whole batch (brightness, contrast; black pixels kept)."""
+    formulas on the whole batch (brightness version 1, contrast version 2; black pixels
+    kept)."""
     torch = pytest.importorskip("torch")
     X = np.random.default_rng(0).random((7, 3, 40, 41)).astype(dtype)
     X[0, :, :3, :3] = 0.0
@@ -190,7 +228,8 @@ def test_tone_changes_are_the_torch_formulas_bit_for_bit(layout: str, dtype: typ
     mu = torch.from_numpy(X.reshape(7, 3, -1).mean(axis=2, dtype=np.float64).astype(np.float32))
     want = {"brightness": bright}
     c = im._interp(1.5, 1.0, im.Contrast.TABLE)
-    want["contrast"] = ((x - mu[:, :, None, None]) * c + mu[:, :, None, None]).clamp(0.0, 1.0)
+    c32 = torch.tensor(c, dtype=torch.float32)
+    want["contrast"] = x * c32 + mu[:, :, None, None] * (1 - c32)  # no clamp: in [0, 1]
     severity = {"brightness": 2.5, "contrast": 1.5}
     for name, expected in want.items():
         Xl = np.ascontiguousarray(X.transpose(0, 2, 3, 1)) if layout == "NHWC" else X

@@ -270,7 +270,8 @@ class _PerPixelPerturbation(ImagePerturbation):
             x = nchw(raw).astype(np.float32, copy=False)
             dst = nchw(out[lo:hi]) if out.dtype == np.float32 else np.empty(x.shape, np.float32)
             self._write(x, self._chunk_params(raw, _rows(params, slice(lo, hi))), s, dst)
-            np.clip(dst, 0.0, 1.0, out=dst)
+            if not self.in_range:
+                np.clip(dst, 0.0, 1.0, out=dst)
             if out.dtype != np.float32:
                 nchw(out[lo:hi])[...] = dst
 
@@ -311,7 +312,12 @@ os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def _each_chunk(
-    work: Callable[[int, int], None], n: int, step: int, *, parallel: bool = True
+    work: Callable[[int, int], None],
+    n: int,
+    step: int,
+    *,
+    parallel: bool = True,
+    balance: bool = False,
 ) -> None:
     """Call ``work(lo, hi)`` on the chunks ``[lo, hi)`` of ``range(n)``, ``step`` long.
 
@@ -320,9 +326,16 @@ def _each_chunk(
     and the chunks write disjoint rows, so the result is the same bits as the
     serial loop. Callers ask for it unless a chunk is many tiny calls whose
     Python overhead holds the GIL (then threads cost more than they save).
+    With ``balance`` (for callers whose chunks may have any length up to
+    ``step``) the chunks are made shorter and equal so that every worker gets
+    as many: 256 images in chunks of at most 85 are four of 64, not 85, 85,
+    85 and 1 (1.2–1.3× at 32×32 on two threads).
     """
+    workers = min(_workers(), -(-n // step)) if parallel else 1
+    if balance and workers > 1:
+        chunks = min(n, -(-n // (step * workers)) * workers)
+        step = -(-n // chunks)
     starts = list(range(0, n, step))
-    workers = min(_workers(), len(starts)) if parallel else 1
 
     def run(part: list[int]) -> None:
         for lo in part:
@@ -344,7 +357,8 @@ def _images_per_chunk(X: np.ndarray) -> int:
 def _each_image_chunk(work: Callable[[int, int], None], X: np.ndarray) -> None:
     """Elementwise ``work(lo, hi)`` over the images of ``X``, a cache-sized chunk at a time,
     on the thread pool from :data:`_PARALLEL_ELEMENTS` values on."""
-    _each_chunk(work, X.shape[0], _images_per_chunk(X), parallel=X.size >= _PARALLEL_ELEMENTS)
+    parallel = X.size >= _PARALLEL_ELEMENTS
+    _each_chunk(work, X.shape[0], _images_per_chunk(X), parallel=parallel, balance=True)
 
 
 class _CvImagePerturbation(ImagePerturbation):
@@ -399,7 +413,7 @@ class _CvImagePerturbation(ImagePerturbation):
                 else:
                     _deinterleave(dst, out[sl])
 
-        _each_chunk(work, x.shape[0], step, parallel=self._threaded(h, w))
+        _each_chunk(work, x.shape[0], step, parallel=self._threaded(h, w), balance=True)
         return out if X.dtype == np.float32 else out.astype(X.dtype)
 
     def _threaded(self, h: int, w: int) -> bool:
@@ -1116,6 +1130,10 @@ class Contrast(_PerPixelPerturbation):
     """Lower contrast: ``(x − μ)·c + μ`` with μ each image's per-channel mean.
 
     ImageNet-C's ``contrast``. Fractional severities interpolate c from 1.
+    Computed as ``c·x + (1 − c)·μ`` in float32: one pass fewer than the
+    textbook form, and provably in [0, 1] without a clip (both terms are
+    non-negative and round to at most c and 1 − c, whose float sum rounds to
+    at most 1).
 
     ========  ===  ===  ===  ===  ====
     severity  1    2    3    4    5
@@ -1124,7 +1142,8 @@ class Contrast(_PerPixelPerturbation):
     """
 
     name = "contrast"
-    version = 1
+    version = 2  # 2: c·x + (1 − c)·μ, no clip (1: (x − μ)·c + μ, clipped)
+    in_range = True
     TABLE: ClassVar[tuple[float, ...]] = (0.4, 0.3, 0.2, 0.1, 0.05)
 
     def _chunk_params(self, raw: np.ndarray, params: Any) -> Any:
@@ -1146,9 +1165,8 @@ class Contrast(_PerPixelPerturbation):
 
     def _write(self, x: np.ndarray, params: Any, severity: float, dst: np.ndarray) -> None:
         c = np.float32(_interp(severity, 1.0, self.TABLE))
-        np.subtract(x, params, out=dst)
-        dst *= c
-        dst += params
+        np.multiply(x, c, out=dst)
+        dst += params * (np.float32(1.0) - c)  # μ (k, C, 1, 1) in float32
 
 
 @register
@@ -1437,7 +1455,7 @@ class JpegCompression(ImagePerturbation):
             dec = dec.transpose(0, 3, 1, 2) if nchw else dec
             np.divide(dec, 255.0, out=out[lo:hi], dtype=out.dtype)
 
-        _each_chunk(work, X.shape[0], step)  # the codecs release the GIL
+        _each_chunk(work, X.shape[0], step, balance=True)  # the codecs release the GIL
         return out
 
     def _codec(self, quality: int) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
@@ -1803,7 +1821,7 @@ class ElasticTransform(_PerImageCv):
             for plane in part:
                 cv2.sepFilter2D(plane, -1, kx, ky, dst=plane, borderType=cv2.BORDER_REFLECT)
 
-        _each_chunk(work, planes.shape[0], _images_per_chunk(planes))
+        _each_chunk(work, planes.shape[0], _images_per_chunk(planes), balance=True)
         return u
 
     def _plan(self, params: Any, severity: float, h: int, w: int) -> Any:
