@@ -5,13 +5,17 @@ Inputs: real photos (scikit-learn's two sample images), 256 seeded random
 [0, 1] for perturbkit and kornia, the same pixels as uint8 HWC for the peers
 that work one image at a time (their native input).
 
-Speed: seconds per batch at severity 3 (median and IQR of ``--repeats``
-runs after one warm-up; perturbkit's time includes its draws). Every library
+Speed: seconds per batch at severity 3 (median and IQR of the timed runs
+after one warm-up; perturbkit's time includes its draws). Every library
 is timed the same way, by ``timeit``'s convention (``common.time_steady``):
 garbage collected once before the runs, no collection while they run. (Until
 2026-11-22 perturbkit and kornia were timed with a collection before every
 run, the peers without: a cold start only perturbkit's and kornia's calls
-paid, up to half a millisecond each.) A peer
+paid, up to half a millisecond each.) perturbkit and kornia run ``--repeats``
+times or as often as fills ``--min-time`` seconds (at most 200 runs; a
+32×32 batch takes about a millisecond, so five runs were at the mercy of one
+slow one), each corruption's kornia runs right after ours; the peers run
+``--peer-repeats`` times in their own interpreter. A peer
 "computes the same corruption" when its mean absolute pixel change at our
 severity-3 parameters is within ±25% of ours; for those, the ratio
 ``peer / ours`` is printed (> 1: perturbkit is faster). ``floor`` is a bare
@@ -42,6 +46,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +235,16 @@ def run_peers(peer_python: Path, batch: np.ndarray, params: dict, repeats: int, 
         return json.loads(out_path.read_text())
 
 
+def timed(fn, args) -> dict:
+    """``time_steady`` over ``--repeats`` runs, or as many more as fill ``--min-time``
+    seconds (at most 200): a call of a millisecond is timed a few hundred times."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    runs = max(args.repeats, min(200, math.ceil(args.min_time / max(first, 1e-9))))
+    return time_steady(fn, repeats=runs)
+
+
 def bench_size(size: int, args) -> dict:
     import torch
 
@@ -238,34 +253,36 @@ def bench_size(size: int, args) -> dict:
     Xf = X[: args.fidelity_n]
     params = severity3_params(size)
     res: dict = {"size": size, "batch": args.batch, "ours": {}, "kornia": {}}
-    res["floor"] = time_steady(lambda: np.clip(X * 1.0, 0.0, 1.0), repeats=args.repeats)
+    res["floor"] = timed(lambda: np.clip(X * 1.0, 0.0, 1.0), args)
     variants = [(name, name, {}) for name in perturbations.list("image")]
     if importlib.util.find_spec("simplejpeg"):
         variants.append(
             ("jpeg_compression[simplejpeg]", "jpeg_compression", {"codec": "simplejpeg"})
         )
+    ops, kver = kornia_ops(params, size)
+    res["kornia_version"] = kver
+    xt = torch.from_numpy(X)
+    xf = torch.from_numpy(Xf)
     for label, name, kw in variants:
         p = perturbations.get(name, **kw)
         sev = 2 if name == "saturation" else 3  # the row ImageNet-C and the peers share
         rng = np.random.default_rng(0)
         res["ours"][label] = {
             "base": name,
-            "time": time_steady(lambda p=p, s=sev, r=rng: p(X, s, r), repeats=args.repeats),
+            "time": timed(lambda p=p, s=sev, r=rng: p(X, s, r), args),
             "change": [float(np.abs(p(Xf, s, 0) - Xf).mean()) for s in range(1, 6)],
             "severity_timed": sev,
         }
-    ops, kver = kornia_ops(params, size)
-    res["kornia_version"] = kver
-    xt = torch.from_numpy(X)
-    xf = torch.from_numpy(Xf)
-    for name, op in ops.items():
+        if label not in ops:
+            continue
+        op = ops[label]  # kornia right after ours: the same state of the machine
         try:
             with torch.no_grad():
-                t = time_steady(lambda op=op: op(xt), repeats=args.repeats)
+                t = timed(lambda op=op: op(xt), args)
                 change = float((op(xf).clamp(0, 1) - xf).abs().mean())
-            res["kornia"][name] = {"time": t, "change": change}
+            res["kornia"][label] = {"time": t, "change": change}
         except Exception as exc:  # report, do not hide
-            res["kornia"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            res["kornia"][label] = {"error": f"{type(exc).__name__}: {exc}"}
     peer_python = Path(args.peer_python)
     if peer_python.exists():
         res["peers"] = run_peers(peer_python, batch_u8, params, args.peer_repeats, args.fidelity_n)
@@ -283,8 +300,8 @@ def report(res: dict) -> dict:
     ic = peers.get("imagecorruptions", {})
     al = peers.get("albumentations_float32", {})
     al8 = peers.get("albumentations", {})
-    print(f"\n== {size}×{size}, batch {res['batch']}: seconds per batch at severity 3 ==")
-    print(f"floor (numpy pass over the batch): {res['floor']['median']:.4f} s")
+    print(f"\n== {size}×{size}, batch {res['batch']}: milliseconds per batch at severity 3 ==")
+    print(f"floor (numpy pass over the batch): {res['floor']['median'] * 1e3:.3f} ms")
     hdr = f"{'perturbation':28s} {'ours':>8s} {'IQR':>7s} {'imgcorr':>8s} {'albu f32':>9s} "
     print(hdr + f"{'kornia':>8s}  {'vs fastest same peer':>24s}  vs imgcorr  albu u8 (vs ours)")
     speedups_ic, summary = [], {}
@@ -301,7 +318,7 @@ def report(res: dict) -> dict:
             pt = e["time"]["median"]
             pc = e["change"][2] if isinstance(e["change"], list) else e["change"]
             ok = _same(ours_change, pc)
-            cells.append(f"{pt:8.3f}{'' if ok else '*'}")
+            cells.append(f"{pt * 1e3:8.2f}{'' if ok else '*'}")
             if ok:
                 same.append((pt, lib))
         fastest = min(same) if same else None
@@ -311,14 +328,14 @@ def report(res: dict) -> dict:
         u8 = None
         if e8 and "time" in e8 and _same(ours_change, e8["change"]):
             u8 = e8["time"]["median"] / t
-        vu8 = f"{e8['time']['median']:8.3f} ({u8:4.2f}×)" if u8 else f"{'—':>8s}"
+        vu8 = f"{e8['time']['median'] * 1e3:8.2f} ({u8:4.2f}×)" if u8 else f"{'—':>8s}"
         if name in ic and "time" in ic[name]:
             sp = ic[name]["time"]["median"] / t
             if label == name:  # the defaults count in the geometric mean
                 speedups_ic.append(sp)
             vic = f"{sp:7.1f}×"
         print(
-            f"{label:28s} {t:8.4f} {o['time']['iqr']:7.4f} "
+            f"{label:28s} {t * 1e3:8.2f} {o['time']['iqr'] * 1e3:7.2f} "
             + " ".join(cells)
             + f"  {vs:>24s}  {vic:>9s}  {vu8}"
         )
@@ -359,7 +376,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="write benchmarks/results/image.json")
     ap.add_argument("--sizes", default="32,224")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per call, at least")
+    ap.add_argument(
+        "--min-time", type=float, default=0.5, help="seconds of timed runs per call (≤ 200 runs)"
+    )
     ap.add_argument("--peer-repeats", type=int, default=3)
     ap.add_argument("--fidelity-n", type=int, default=32)
     ap.add_argument("--peer-python", default=str(PEER_VENV / "bin" / "python"))
@@ -369,6 +389,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.batch, args.repeats, args.peer_repeats, args.fidelity_n = 32, 1, 1, 8
+        args.min_time = 0.0
     import torch
 
     if args.threads:

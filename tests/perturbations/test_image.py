@@ -111,6 +111,21 @@ def test_rows_do_not_depend_on_the_batch(name: str, photos: np.ndarray) -> None:
     np.testing.assert_array_equal(whole, np.concatenate(parts))
 
 
+@pytest.mark.parametrize("name", ["rotation", "translation", "zoom", "elastic_transform"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_small_image_chunks_are_image_by_image(name: str, layout: str, channels: int) -> None:
+    """The chunk loops for small images (maps for a chunk at once, one call per image)
+    give each image's bits as the one-image path does."""
+    X = np.random.default_rng(4).random((70, channels, 100, 90)).astype(np.float32)  # chunks
+    X = np.ascontiguousarray(X.transpose(0, 2, 3, 1)) if layout == "NHWC" else X
+    p = P.get(name, layout=layout)
+    params = p.sample(X, np.random.default_rng(1))
+    whole = p.apply(X, params, 3.5)
+    ones = [p.apply(X[i : i + 1], params[i : i + 1], 3.5) for i in range(X.shape[0])]
+    np.testing.assert_array_equal(whole, np.concatenate(ones))
+
+
 @pytest.mark.parametrize(
     ("n", "step", "workers"), [(256, 85, 2), (7, 3, 2), (1000, 9, 3), (5, 1, 2)]
 )

@@ -1614,6 +1614,24 @@ class _Affine(_PerImageCv):
         M[:, 1, 2] = t[:, 0] + cy - A[:, 0, 1] * cx - A[:, 0, 0] * cy
         return M, (w, h)
 
+    def _chunk(
+        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
+    ) -> None:
+        if not hwc:
+            super()._chunk(cv2, src, dst, sl, plan, hwc)
+            return
+        # one interleaved (or grey) image per call, positional arguments: at 32×32 the
+        # binding's per-call cost is most of the time
+        M, size = plan
+        warp, flags, border = (
+            cv2.warpAffine,
+            cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            cv2.BORDER_REFLECT,
+        )
+        imgs, outs = (src[..., 0], dst[..., 0]) if src.shape[3] == 1 else (src, dst)
+        for a, m, b in zip(imgs, M[sl], outs):
+            warp(a, m, size, b, flags, border)
+
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
     ) -> None:
@@ -1828,6 +1846,24 @@ class ElasticTransform(_PerImageCv):
         alpha = _interp(severity, 0.0, self.TABLE)
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         return params, np.float32(alpha * 0.005 * h), gx, gy
+
+    def _chunk(
+        self, cv2: Any, src: np.ndarray, dst: np.ndarray, sl: slice, plan: Any, hwc: bool
+    ) -> None:
+        if not hwc or src.shape[0] == 1:
+            super()._chunk(cv2, src, dst, sl, plan, hwc)
+            return
+        # small images: the chunk's maps by two scaleAdd calls over (images, pixels) views
+        # of the fields (the same elementwise op as one call per image), then one remap each
+        fields, scale, gx, gy = plan
+        k, h, w = src.shape[:3]
+        part = fields[sl].reshape(k, 2, h * w)
+        mx = cv2.scaleAdd(part[:, 0], float(scale), np.tile(gx.reshape(1, -1), (k, 1)))
+        my = cv2.scaleAdd(part[:, 1], float(scale), np.tile(gy.reshape(1, -1), (k, 1)))
+        remap, linear, border = cv2.remap, cv2.INTER_LINEAR, cv2.BORDER_REFLECT
+        imgs, outs = (src[..., 0], dst[..., 0]) if src.shape[3] == 1 else (src, dst)
+        for a, x, y, b in zip(imgs, mx.reshape(k, h, w), my.reshape(k, h, w), outs):
+            remap(a, x, y, linear, b, border)
 
     def _image(
         self, cv2: Any, srcs: list[np.ndarray], dsts: list[np.ndarray], i: int, plan: Any
