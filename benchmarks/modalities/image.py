@@ -34,6 +34,8 @@ Run:  bash benchmarks/modalities/image_peer_venv.sh
       .venv/bin/python benchmarks/modalities/image.py [--quick] [--json] [--sizes 32,224]
       [--threads N]   (--threads 1 writes results/image.json; other thread counts,
                        the default included, results/image_threads_<N|default>.json)
+      .venv/bin/python benchmarks/modalities/image.py --report benchmarks/results/image.json
+                      (the tables of a written record)
 """
 
 from __future__ import annotations
@@ -386,7 +388,17 @@ def main() -> None:
     ap.add_argument(
         "--threads", type=int, default=0, help="torch and OpenCV threads (0: their defaults)"
     )
+    ap.add_argument(
+        "--report", metavar="JSON", help="print the tables of a written record, run nothing"
+    )
     args = ap.parse_args()
+    if args.report:
+        record = json.loads(Path(args.report).read_text())
+        meta = record["meta"]
+        print(f"{args.report}: {meta['time']}, threads {meta.get('threads_arg', '?')}")
+        for res in record["sizes"]:
+            report(res)
+        return
     if args.quick:
         args.batch, args.repeats, args.peer_repeats, args.fidelity_n = 32, 1, 1, 8
         args.min_time = 0.0
