@@ -60,19 +60,37 @@ def time_steady(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> 
 
 
 def interleaved(
-    fns: dict[str, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1
+    fns: dict[str, Callable[[], Any]],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    collect: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """Time several functions in alternation, so machine noise hits them alike."""
+    """Time several functions in alternation, so machine noise hits them alike.
+
+    ``collect=True`` collects garbage before every call (each starts cold);
+    ``collect=False`` follows :func:`time_steady`: one collection, none while
+    the calls run back to back (warm caches and thread pools).
+    """
     for _ in range(warmup):
         for f in fns.values():
             f()
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
+    enabled = gc.isenabled()
+    if not collect:
+        gc.collect()
+        gc.disable()
+    try:
+        for _ in range(repeats):
+            for k, f in fns.items():
+                if collect:
+                    gc.collect()
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+    finally:
+        if enabled:
+            gc.enable()
     out = {}
     for k, ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
