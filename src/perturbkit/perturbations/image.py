@@ -329,7 +329,7 @@ def _each_chunk(
     With ``balance`` (for callers whose chunks may have any length up to
     ``step``) the chunks are made shorter and equal so that every worker gets
     as many: 256 images in chunks of at most 85 are four of 64, not 85, 85,
-    85 and 1 (1.2–1.3× at 32×32 on two threads).
+    85 and 1 (``image_threads.py --balance``: 1.1–1.3× on most at 32×32).
     """
     workers = min(_workers(), -(-n // step)) if parallel else 1
     if balance and workers > 1:
@@ -1565,13 +1565,10 @@ def _nearest_exact_indices(sh: int, sw: int, h: int, w: int) -> tuple[np.ndarray
 
 
 # -- geometry ---------------------------------------------------------------------------
-_BILINEAR_IN_RANGE = """OpenCV's bilinear resampling of float32 pixels in [0, 1] stays in [0, 1]
-with mirrored edges: the four weights are products of multiples of 1/32, exact
-in float32 and summing to exactly 1, and rounding is monotone, so the weighted
-sum of values ≤ 1 rounds to at most the sum of the weights. No clip pass is
-needed (tests/perturbations/test_image.py checks all-ones and all-zeros images)."""
-
-
+# Bilinear resampling stays in [0, 1] (``in_range``, no clip pass): OpenCV's four weights
+# are products of multiples of 1/32, exact in float32 and summing to exactly 1, and
+# rounding is monotone, so a weighted sum of values in [0, 1] rounds into [0, 1]; mirrored
+# edges read only pixels (tests/perturbations/test_image.py feeds values next to 0 and 1).
 def _pixel_grid(h: int, w: int) -> tuple[Any, Any]:
     """Pixel-centre coordinates relative to the image centre, (h, w) each, float64 numpy."""
     ys = np.arange(h, dtype=np.float64) - (h - 1) / 2.0
@@ -1587,7 +1584,7 @@ class _Affine(_PerImageCv):
     """
 
     interleaved = True
-    in_range = True  # bilinear: see _BILINEAR_IN_RANGE
+    in_range = True  # bilinear: see the note above _pixel_grid
 
     stochastic = True
     unit = "severity 1–5 on perturbkit's table (0 is the identity; fractions interpolate)"
@@ -1751,7 +1748,7 @@ class LensDistortion(_PerImageCv):
     name = "lens_distortion"
     version = 2  # 2: OpenCV resampling (1/32-pixel bilinear steps)
     interleaved = True
-    in_range = True  # bilinear: see _BILINEAR_IN_RANGE
+    in_range = True  # bilinear: see the note above _pixel_grid
     stochastic = True
     unit = "severity 1–5 on perturbkit's table (radial coefficient |k|; 0 is the identity)"
     _constraints: ClassVar[dict[str, Any]] = {
@@ -1811,7 +1808,7 @@ class ElasticTransform(_PerImageCv):
     name = "elastic_transform"
     version = 3  # 3: 23-bit uniforms drawn by threads (2: OpenCV resampling, 1/32 px)
     interleaved = True
-    in_range = True  # bilinear: see _BILINEAR_IN_RANGE
+    in_range = True  # bilinear: see the note above _pixel_grid
     stochastic = True
     TABLE: ClassVar[tuple[float, ...]] = (12.5, 16.25, 21.25, 25.0, 30.0)
 
