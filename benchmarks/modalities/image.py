@@ -5,7 +5,7 @@ Inputs: real photos (scikit-learn's two sample images), 256 seeded random
 [0, 1] for perturbkit and kornia, the same pixels as uint8 HWC for the peers
 that work one image at a time (their native input).
 
-Speed: seconds per batch at severity 3 (median and IQR of the timed runs
+Speed: milliseconds per batch at severity 3 (median and IQR of the timed runs
 after one warm-up; perturbkit's time includes its draws). Every library
 is timed the same way, by ``timeit``'s convention (``common.time_steady``):
 garbage collected once before the runs, no collection while they run. (Until

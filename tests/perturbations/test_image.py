@@ -54,7 +54,7 @@ def test_valid_range_dtype_and_shape_kept(name: str, photos: np.ndarray) -> None
 
 @pytest.mark.parametrize("name", [n for n in NAMES if P.get(n).in_range])
 def test_no_clip_pass_needed_where_in_range_is_claimed(name: str) -> None:
-    # in_range skips the clip: values just under 1 and just over 0, in both layouts
+    # in_range skips the clip: values just under 1 and just over 0, small and large images
     rng = np.random.default_rng(3)
     choices = np.array([0.0, 1.0, np.nextafter(1, 0), 1e-38, 0.5], dtype=np.float32)
     for shape in [(64, 3, 32, 32), (2, 3, 300, 200)]:
