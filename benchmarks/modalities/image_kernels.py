@@ -7,6 +7,8 @@ so that machine noise hits both sides alike. Median of ``--repeats`` pairs;
 bits, except contrast, whose version 2 changed its rounding (see
 ``docs/image.md``).
 
+- ``range_check``: the pixel-value check of a batch, one unsigned max over the
+  bit patterns (``_in_unit_range``) against min and max.
 - ``interleave``: NCHW → NHWC copy of a batch, one strided copy per channel
   (``_interleave``) against numpy's copy of the transposed view.
 - ``contrast``: ``Contrast`` version 2 (``c·x + (1 − c)·μ``, no clip) against
@@ -71,6 +73,10 @@ def pairs(size: int, batch: int) -> dict[str, dict[str, Callable[[], Any]]]:
     e_params = elastic.sample(X, np.random.default_rng(1))
     generic = im._PerImageCv._chunk
     return {
+        "range_check": {
+            "new": lambda: im._in_unit_range(X),
+            "old": lambda: float(np.min(X)) >= 0.0 and float(np.max(X)) <= 1.0,
+        },
         "interleave": {
             "new": lambda: im._interleave(X),
             "old": lambda: np.ascontiguousarray(X.transpose(0, 2, 3, 1)),

@@ -65,6 +65,31 @@ def test_no_clip_pass_needed_where_in_range_is_claimed(name: str) -> None:
             assert out.min() >= 0.0 and out.max() <= 1.0, (name, shape, s)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_unit_range_check_by_bit_pattern_is_exact(dtype: type) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    width = np.dtype(dtype).itemsize * 8
+    near = [0.0, -0.0, 1.0, np.nextafter(dtype(1), dtype(2)), np.nextafter(dtype(0), dtype(-1))]
+    elements = st.one_of(
+        st.floats(0.0, 1.0, width=width),
+        st.floats(width=width),  # any value: NaN, infinities, subnormals, negatives
+        st.sampled_from([dtype(v) for v in near]),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(hnp.arrays(dtype, hnp.array_shapes(min_dims=1, max_dims=3), elements=elements))
+    def check(a: np.ndarray) -> None:
+        want = bool(np.all((a >= 0) & (a <= 1)))
+        assert im._in_unit_range(a) is want
+        if a.ndim > 1:  # strided views too
+            assert im._in_unit_range(a.T) is want
+
+    check()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_severity_is_monotone_on_real_photos(name: str, photos: np.ndarray) -> None:
     p = P.get(name)

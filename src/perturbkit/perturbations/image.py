@@ -171,10 +171,8 @@ class ImagePerturbation(Perturbation):
     def _check_chunk(self, chunk: np.ndarray, batch: np.ndarray) -> None:
         """The value check of a chunk ``apply`` is about to read (in cache, in its thread):
         a chunk out of range raises the batch's error, with the batch's range."""
-        if chunk.size:
-            lo, hi = float(np.min(chunk)), float(np.max(chunk))
-            if not (lo >= 0.0 and hi <= 1.0):  # NaN fails too
-                self._check_range(float(np.min(batch)), float(np.max(batch)))
+        if chunk.size and not _in_unit_range(chunk):
+            self._check_range(float(np.min(batch)), float(np.max(batch)))
 
     def identity(self, arr: np.ndarray) -> np.ndarray:
         self._check_images(arr)
@@ -219,6 +217,30 @@ class ImagePerturbation(Perturbation):
         torch = _torch()
         _, dtype, device = token
         return torch.from_numpy(X_new).to(device=device, dtype=dtype)
+
+
+# the bit pattern of 1.0, read as an unsigned integer, per float width
+_ONE_BITS: dict[int, tuple[type, int]] = {
+    2: (np.uint16, 0x3C00),
+    4: (np.uint32, 0x3F80_0000),
+    8: (np.uint64, 0x3FF0_0000_0000_0000),
+}
+
+
+def _in_unit_range(a: np.ndarray) -> bool:
+    """Whether every value of the float array ``a`` is in [0, 1] (NaN is not), in one pass.
+
+    Non-negative IEEE floats order as their bit patterns read as unsigned
+    integers, and every negative value (sign bit set), infinity and NaN reads
+    above the pattern of 1.0: one unsigned max decides, where min and max
+    take two passes. Only -0.0 (in range, pattern 0x80…) reads above too; the
+    exact min and max settle that case.
+    """
+    bits = _ONE_BITS.get(a.dtype.itemsize) if a.dtype.kind == "f" else None
+    if bits is not None and int(a.view(bits[0]).max()) <= bits[1]:
+        return True
+    lo, hi = float(np.min(a)), float(np.max(a))
+    return lo >= 0.0 and hi <= 1.0  # NaN fails too
 
 
 def _value_range(arr: np.ndarray) -> tuple[float, float]:
