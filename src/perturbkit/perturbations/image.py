@@ -392,8 +392,9 @@ class _CvImagePerturbation(ImagePerturbation):
     interleaved HWC pixels (``interleaved = True``), where OpenCV shares the
     coordinate work across channels; NCHW chunks are interleaved and back
     (OpenCV's merge and split for large images, a strided copy per channel for small
-    ones). Results are clipped to [0, 1] in cache; one image's result never
-    depends on the rest of the batch.
+    ones). Results are clipped to [0, 1] in cache, unless the corruption cannot
+    leave it (``in_range``); one image's result never depends on the rest of the
+    batch.
     """
 
     interleaved: ClassVar[bool] = False
@@ -524,9 +525,12 @@ def _deinterleave(hwc: np.ndarray, planes: np.ndarray) -> None:
 
 def _mats(img: np.ndarray, hwc: bool) -> list[np.ndarray]:
     """The matrices OpenCV works on: the HWC image (2-D if grey), or the channel planes."""
-    if hwc:
-        return [img[..., 0]] if img.shape[2] == 1 else [img]
-    return list(img)
+    return [_as_cv_image(img)] if hwc else list(img)
+
+
+def _as_cv_image(hwc: np.ndarray) -> np.ndarray:
+    """HWC image(s) as OpenCV takes them: grey ones without their channel axis (a view)."""
+    return hwc[..., 0] if hwc.shape[-1] == 1 else hwc
 
 
 @functools.lru_cache(maxsize=256)
@@ -1644,7 +1648,7 @@ class _Affine(_PerImageCv):
             cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             cv2.BORDER_REFLECT,
         )
-        imgs, outs = (src[..., 0], dst[..., 0]) if src.shape[3] == 1 else (src, dst)
+        imgs, outs = _as_cv_image(src), _as_cv_image(dst)
         for a, m, b in zip(imgs, M[sl], outs):
             warp(a, m, size, b, flags, border)
 
@@ -1877,7 +1881,7 @@ class ElasticTransform(_PerImageCv):
         mx = cv2.scaleAdd(part[:, 0], float(scale), np.tile(gx.reshape(1, -1), (k, 1)))
         my = cv2.scaleAdd(part[:, 1], float(scale), np.tile(gy.reshape(1, -1), (k, 1)))
         remap, linear, border = cv2.remap, cv2.INTER_LINEAR, cv2.BORDER_REFLECT
-        imgs, outs = (src[..., 0], dst[..., 0]) if src.shape[3] == 1 else (src, dst)
+        imgs, outs = _as_cv_image(src), _as_cv_image(dst)
         for a, x, y, b in zip(imgs, mx.reshape(k, h, w), my.reshape(k, h, w), outs):
             remap(a, x, y, linear, b, border)
 
